@@ -1,0 +1,192 @@
+"""Throughput: raw env stepping vs SB3's A2C vs mtrl-ray's multi-task A2C, in one run.
+
+    python benchmarks/throughput.py [--repeats 3] [--seconds 20] [--out benchmarks/throughput.md]
+
+(a) raw stepping of the paper's six variants, 16 envs each, random actions, one
+process; (b) stable-baselines3 A2C (DummyVecEnv, 16 envs, n_steps = t_max = 5, the
+paper's network and RMSprop) on one variant; (c) mtrl-ray vanilla multi-task A2C,
+6 tasks x 1 pinned runner x 16 envs, t_max 5. Each is measured `repeats` times;
+medians are reported with (c)/(a) and (c)/(b). Needs the `bench` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from mtrl_ray.envs import PAPER_TASKS  # noqa: E402
+
+NUM_ENVS = 16
+T_MAX = 5
+
+
+def raw_stepping(seconds: float) -> float:
+    """Env steps/s of the six variants x 16 envs, random actions, one process."""
+    envs = [gym.make_vec(t, num_envs=NUM_ENVS, vectorization_mode="sync") for t in PAPER_TASKS]
+    for i, env in enumerate(envs):
+        env.reset(seed=i)
+    actions = [np.random.uniform(-1, 1, (256, NUM_ENVS, 6)).astype(np.float32) for _ in envs]
+    steps, k, start = 0, 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for env, acts in zip(envs, actions, strict=True):
+            env.step(acts[k % 256])
+            steps += NUM_ENVS
+        k += 1
+    rate = steps / (time.perf_counter() - start)
+    for env in envs:
+        env.close()
+    return rate
+
+
+def sb3_a2c(seconds: float) -> float:
+    """Env steps/s of stable-baselines3's A2C with the paper's settings on one variant."""
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(1)
+    env = make_vec_env(PAPER_TASKS[0], n_envs=NUM_ENVS, seed=0)
+    model = A2C(
+        "MlpPolicy",
+        env,
+        n_steps=T_MAX,
+        learning_rate=7e-4,
+        gamma=0.99,
+        gae_lambda=1.0,
+        ent_coef=0.01,
+        vf_coef=0.5,
+        max_grad_norm=0.5,
+        policy_kwargs={
+            "net_arch": {"pi": [64, 64], "vf": [64, 64]},
+            "activation_fn": torch.nn.Tanh,
+        },
+        device="cpu",
+        seed=0,
+    )
+    model.learn(total_timesteps=NUM_ENVS * T_MAX * 20)  # warm-up
+    chunk = NUM_ENVS * T_MAX * 200
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        model.learn(total_timesteps=chunk, reset_num_timesteps=False)
+        steps += chunk
+    return steps / (time.perf_counter() - start)
+
+
+def mtrl_ray_a2c(seconds: float, update: str = "cycle") -> tuple[float, dict[str, float]]:
+    """Env steps/s of mtrl-ray multi-task A2C (6 x 1 x 16, t_max 5) and its timers (ms/update)."""
+    import ray
+
+    from mtrl_ray.algorithms.a2c import A2CConfig
+
+    config = (
+        A2CConfig()
+        .multi_task(PAPER_TASKS, runners_per_task=1, update=update)
+        .env_runners(num_envs_per_env_runner=NUM_ENVS, rollout_fragment_length=T_MAX)
+        .training(updates_per_iteration=50)
+    )
+    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        algo = config.build_algo()
+        try:
+            algo.train()  # warm-up
+            result, start = algo.train(), time.perf_counter()
+            first = result["env_runners"]["num_env_steps_sampled_lifetime"]
+            while time.perf_counter() - start < seconds:
+                result = algo.train()
+            elapsed = time.perf_counter() - start
+            steps = result["env_runners"]["num_env_steps_sampled_lifetime"] - first
+            timers = {
+                k: v * 1000 for k, v in result.get("timers", {}).items() if isinstance(v, float)
+            }
+            return steps / elapsed, timers
+        finally:
+            algo.stop()
+    finally:
+        ray.shutdown()
+
+
+def row(label: str, rates: list[float]) -> str:
+    """A table row: label, median, every run."""
+    runs = ", ".join(f"{x:.0f}" for x in rates)
+    return f"| {label} | {statistics.median(rates):.0f} | {runs} |"
+
+
+def machine() -> str:
+    """CPU model and core count."""
+    cpu = platform.processor() or "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    raw, sb3, ours, joint = [], [], [], []
+    timers: dict[str, float] = {}
+    for _ in range(args.repeats):
+        raw.append(raw_stepping(args.seconds))
+        sb3.append(sb3_a2c(args.seconds))
+        rate, timers = mtrl_ray_a2c(args.seconds)
+        ours.append(rate)
+        joint.append(mtrl_ray_a2c(args.seconds, update="joint")[0])
+    med = {
+        k: statistics.median(v)
+        for k, v in {"raw": raw, "sb3": sb3, "ours": ours, "joint": joint}.items()
+    }
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        "# Throughput (env steps per second, median of "
+        f"{args.repeats} runs of {args.seconds:.0f} s each)",
+        "",
+        "- command: `python benchmarks/throughput.py "
+        f"--repeats {args.repeats} --seconds {args.seconds:.0f}`",
+        f"- machine: {machine()}",
+        f"- date: {date.today().isoformat()}, commit {commit or 'uncommitted'}",
+        "",
+        "| what | env steps/s (median) | all runs |",
+        "| --- | ---: | --- |",
+        row("(a) raw stepping, 6 variants x 16 envs, no policy", raw),
+        row("(b) stable-baselines3 A2C, 16 envs, t_max 5", sb3),
+        row("(c) mtrl-ray A2C, 6 tasks x 1 runner x 16 envs, cycle", ours),
+        row("(c') the same, joint update", joint),
+        "",
+        f"- (c)/(a) = {med['ours'] / med['raw']:.2f}  (target >= 0.40)",
+        f"- (c)/(b) = {med['ours'] / med['sb3']:.2f}  (target >= 1.00)",
+        "",
+        "RLlib timers of the last (c) run, ms (mean per iteration of 50 updates):",
+        "",
+        *[f"- {k}: {v:.1f}" for k, v in sorted(timers.items())],
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""mtrl-ray: multi-task RL for continuous control on Ray RLlib."""

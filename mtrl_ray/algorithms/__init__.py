@@ -1,0 +1,1 @@
+"""Algorithms: A2C (single- and multi-task) on RLlib's new API stack."""

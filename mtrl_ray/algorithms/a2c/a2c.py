@@ -1,0 +1,220 @@
+"""A2C config and algorithm: synchronous rounds of t_max-step fragments from pinned runners.
+
+One round = every runner samples t_max steps in each of its envs with the current
+weights (the new weights travel with the sample request), then the central learner
+updates: once per task in turn (`cycle`, the paper's code) or once on all tasks'
+samples (`joint`). An RLlib iteration runs `updates_per_iteration` rounds and
+collects runner metrics once, so RLlib's per-iteration overhead is paid once per
+many 5-step updates instead of once per update.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    ENV_RUNNER_SAMPLING_TIMER,
+    LEARNER_RESULTS,
+    LEARNER_UPDATE_TIMER,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    SYNCH_WORKER_WEIGHTS_TIMER,
+    TIMERS,
+)
+from typing_extensions import Self
+
+from mtrl_ray.connectors import task_id_connector
+from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig, module_spec
+from mtrl_ray.runners import PinnedEnvRunner
+from mtrl_ray.tasks import PINNED_ENV, TaskSet
+
+UPDATE_MODES = ("cycle", "joint")
+
+
+class A2CConfig(AlgorithmConfig):
+    """A2C with the paper's defaults (REFERENCE.md, section 4.1).
+
+    Example:
+        >>> config = A2CConfig().multi_task(["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"])
+    """
+
+    def __init__(self, algo_class: type | None = None):
+        super().__init__(algo_class=algo_class or A2C)
+        # Paper / its A2C code (ikostrikov's pytorch-a2c-ppo-acktr).
+        self.lr = 7e-4
+        self.rmsprop_alpha = 0.99
+        self.rmsprop_eps = 1e-5
+        self.gamma = 0.99
+        self.entropy_coeff = 0.01
+        self.vf_loss_coeff = 0.5
+        self.grad_clip = 0.5
+        self.grad_clip_by = "global_norm"
+        self.rollout_fragment_length = 5  # t_max
+        self.num_envs_per_env_runner = 16
+        self.multi_task_update = "cycle"
+        self.updates_per_iteration = 50
+        # One runner per task, one central learner in the driver process.
+        self.num_env_runners = 1
+        self.num_learners = 0
+        self.env = PINNED_ENV
+        self.env_config = {"tasks": ["HalfCheetahSmallFoot-v0"]}
+        self.env_runner_cls = PinnedEnvRunner
+        self._env_to_module_connector = task_id_connector
+        # Runners are small; leave the cores to the envs.
+        self.num_cpus_per_env_runner = 0.5
+        self.batch_mode = "truncate_episodes"
+
+    @property
+    def task_set(self) -> TaskSet:
+        """The TaskSet of this experiment (from `env_config["tasks"]`)."""
+        return TaskSet.of(self.env_config["tasks"])
+
+    def multi_task(
+        self,
+        tasks: list[str] | tuple[str, ...] | str | None = None,
+        *,
+        runners_per_task: int | None = None,
+        update: str | None = None,
+    ) -> Self:
+        """Sets the tasks, how many pinned runners each gets, and the update mode.
+
+        Args:
+            tasks: Task names in head order (or one comma-separated string).
+            runners_per_task: k; the algorithm then has k x len(tasks) runners.
+            update: "cycle" (one optimizer step per task batch, in turn; the paper)
+                or "joint" (one step on all tasks' samples).
+        """
+        if tasks is not None:
+            self.env_config = {**self.env_config, "tasks": list(TaskSet.of(tasks).names)}
+        k = runners_per_task or max(1, (self.num_env_runners or 0) // len(self.task_set) or 1)
+        self.num_env_runners = k * len(self.task_set)
+        if update is not None:
+            self.multi_task_update = update
+        return self
+
+    @override(AlgorithmConfig)
+    def training(
+        self,
+        *,
+        rmsprop_alpha: float = NotProvided,
+        rmsprop_eps: float = NotProvided,
+        entropy_coeff: float = NotProvided,
+        vf_loss_coeff: float = NotProvided,
+        multi_task_update: str = NotProvided,
+        updates_per_iteration: int = NotProvided,
+        **kwargs: Any,
+    ) -> Self:
+        """Sets A2C's training knobs (plus all of `AlgorithmConfig.training`).
+
+        Args:
+            rmsprop_alpha: RMSprop smoothing constant.
+            rmsprop_eps: RMSprop epsilon.
+            entropy_coeff: Weight of the entropy bonus.
+            vf_loss_coeff: Weight of the value loss.
+            multi_task_update: "cycle" or "joint" (see `multi_task`).
+            updates_per_iteration: A2C updates (rounds) per RLlib iteration.
+        """
+        super().training(**kwargs)
+        for name, value in (
+            ("rmsprop_alpha", rmsprop_alpha),
+            ("rmsprop_eps", rmsprop_eps),
+            ("entropy_coeff", entropy_coeff),
+            ("vf_loss_coeff", vf_loss_coeff),
+            ("multi_task_update", multi_task_update),
+            ("updates_per_iteration", updates_per_iteration),
+        ):
+            if value is not NotProvided:
+                setattr(self, name, value)
+        return self
+
+    @override(AlgorithmConfig)
+    def validate(self) -> None:
+        super().validate()
+        n = len(self.task_set)
+        if self.multi_task_update not in UPDATE_MODES:
+            self._value_error(
+                f"multi_task_update must be one of {UPDATE_MODES}, got {self.multi_task_update!r}"
+            )
+        runners = self.num_env_runners
+        # (An evaluation config's runner count is that of the evaluation group.)
+        if not self.in_evaluation and (runners % n or (runners == 0 and n > 1)):
+            self._value_error(
+                f"num_env_runners={runners} must be a positive multiple of the "
+                f"number of tasks ({n}): every runner is pinned to one task"
+            )
+        if self.updates_per_iteration < 1:
+            self._value_error("updates_per_iteration must be >= 1")
+
+    @override(AlgorithmConfig)
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        return module_spec(MultiTaskModelConfig(tasks=self.task_set.names))
+
+    @override(AlgorithmConfig)
+    def get_default_learner_class(self) -> type:
+        from mtrl_ray.algorithms.a2c.a2c_torch_learner import A2CTorchLearner
+
+        return A2CTorchLearner
+
+    @property
+    def fragment_timesteps(self) -> int:
+        """Env steps one runner samples per update: t_max x envs per runner."""
+        return self.rollout_fragment_length * self.num_envs_per_env_runner
+
+
+class A2C(Algorithm):
+    """Synchronous multi-task A2C on pinned EnvRunners with a central learner."""
+
+    @classmethod
+    @override(Algorithm)
+    def get_default_config(cls) -> A2CConfig:
+        return A2CConfig()
+
+    @override(Algorithm)
+    def training_step(self) -> None:
+        for _ in range(self.config.updates_per_iteration):
+            with self.metrics.log_time((TIMERS, SYNCH_WORKER_WEIGHTS_TIMER)):
+                weights = self._current_weights()
+            with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
+                episodes = self._sample_fragments(weights)
+            with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+                learner_results = self.learner_group.update(
+                    episodes=episodes,
+                    timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self._env_steps_lifetime()},
+                )
+            self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
+        # Runner metrics (returns, step counts) once per iteration: they are cheap
+        # to accumulate on the runners but costly to fetch.
+        runner_metrics = self.env_runner_group.foreach_env_runner(
+            lambda runner: runner.get_metrics(),
+            local_env_runner=self.env_runner_group.num_remote_env_runners() == 0,
+        )
+        self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
+
+    def _current_weights(self) -> Any:
+        """The learner's inference weights, put in the object store once per round."""
+        state = self.learner_group.get_state(
+            components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}", inference_only=True
+        )[COMPONENT_LEARNER]
+        if self.env_runner_group.num_remote_env_runners() == 0:
+            return state
+        import ray
+
+        return ray.put(state)
+
+    def _sample_fragments(self, weights: Any) -> list:
+        """Every runner loads `weights`, then samples t_max steps in each env."""
+        kwargs = {"state": weights, "num_timesteps": self.config.fragment_timesteps}
+        if self.env_runner_group.num_remote_env_runners() == 0:
+            return self.env_runner.sample_fragment(**kwargs)
+        results = self.env_runner_group.foreach_env_runner(
+            "sample_fragment", kwargs=kwargs, local_env_runner=False
+        )
+        return [episode for runner_episodes in results for episode in runner_episodes]
+
+    def _env_steps_lifetime(self) -> int:
+        return self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)

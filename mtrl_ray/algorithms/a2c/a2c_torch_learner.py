@@ -1,0 +1,129 @@
+"""The A2C loss (paper eq. 3) and the multi-task update modes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.connectors.learner import AddOneTsToEpisodesAndTruncate
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.typing import ModuleID, TensorType
+
+from mtrl_ray.columns import TASK_ID
+from mtrl_ray.connectors import NStepReturns
+
+POLICY_LOSS = "pg_loss"
+VF_LOSS = "vf_loss"
+ENTROPY = "entropy"
+NUM_TASK_UPDATES = "num_task_updates"
+
+
+class A2CTorchLearner(TorchLearner):
+    """Central learner: owns the multi-head module, computes the A2C loss.
+
+    Batch preparation lives in connectors (n-step returns); this class holds only
+    the loss, the optimizer choice, and the multi-task update order.
+    """
+
+    @override(TorchLearner)
+    def build(self) -> None:
+        super().build()
+        if (
+            self._learner_connector is not None
+            and self.config.add_default_connectors_to_learner_pipeline
+        ):
+            # Append the bootstrap state to each t_max-step fragment, then compute
+            # n-step returns from it.
+            self._learner_connector.prepend(AddOneTsToEpisodesAndTruncate())
+            self._learner_connector.append(NStepReturns(gamma=self.config.gamma))
+
+    @override(TorchLearner)
+    def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:
+        # RMSprop with the paper's (and its A2C code's) alpha and eps.
+        params = self.get_parameters(self._module[module_id])
+        optimizer = torch.optim.RMSprop(
+            params, lr=config.lr, alpha=config.rmsprop_alpha, eps=config.rmsprop_eps
+        )
+        self.register_optimizer(
+            module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=config.lr
+        )
+
+    @override(TorchLearner)
+    def compute_loss_for_module(
+        self,
+        *,
+        module_id: ModuleID,
+        config: Any,
+        batch: dict[str, Any],
+        fwd_out: dict[str, TensorType],
+    ) -> TensorType:
+        module = self.module[module_id].unwrapped()
+        # The bootstrap timestep appended to each fragment carries no loss.
+        mask = batch[Columns.LOSS_MASK].bool() if Columns.LOSS_MASK in batch else None
+
+        def mean(x: torch.Tensor) -> torch.Tensor:
+            return x[mask].mean() if mask is not None else x.mean()
+
+        pi = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+        log_prob = pi.logp(batch[Columns.ACTIONS])
+        advantages = batch[Columns.ADVANTAGES]  # R_t - V(s_t), no gradient
+        returns = batch[Columns.VALUE_TARGETS]  # R_t, n-step bootstrapped
+
+        pg_loss = -mean(advantages * log_prob)
+        vf_loss = mean((returns - fwd_out[Columns.VF_PREDS]) ** 2)
+        entropy = mean(pi.entropy())
+        total_loss = pg_loss + config.vf_loss_coeff * vf_loss - config.entropy_coeff * entropy
+
+        self.metrics.log_dict(
+            {POLICY_LOSS: pg_loss, VF_LOSS: vf_loss, ENTROPY: entropy},
+            key=module_id,
+            window=1,
+        )
+        return total_loss
+
+    @override(TorchLearner)
+    def _update(self, batch: dict[str, Any], **kwargs) -> tuple[Any, Any, Any]:
+        if self.config.multi_task_update == "cycle":
+            result = self._cycle_tasks(batch)
+        else:
+            result = super()._update(batch, **kwargs)
+        # Only after the gradient step(s): the loss above saw exactly the statistics
+        # the runners normalized this batch with.
+        self._update_observation_statistics(batch)
+        return result
+
+    def _cycle_tasks(self, batch: dict[str, Any]) -> tuple[Any, Any, Any]:
+        """The paper's update order: one optimizer step per task batch, in task order."""
+        result = None
+        for module_id, module_batch in batch.items():
+            task_ids = module_batch[TASK_ID].reshape(-1)
+            tasks = torch.unique(task_ids)  # sorted: E_1, ..., E_n
+            for task in tasks:
+                rows = task_ids == task
+                task_batch = {k: _rows(v, rows) for k, v in module_batch.items()}
+                result = super()._update({module_id: task_batch})
+            self.metrics.log_value((module_id, NUM_TASK_UPDATES), len(tasks), window=1)
+        return result
+
+    @torch.no_grad()
+    def _update_observation_statistics(self, batch: dict[str, Any]) -> None:
+        for module_id, module_batch in batch.items():
+            module = self.module[module_id].unwrapped()
+            normalizer = getattr(module, "obs_normalizer", None)
+            if normalizer is None:
+                continue
+            obs = module_batch[Columns.OBS]
+            task_ids = module_batch[TASK_ID].reshape(-1).long()
+            if Columns.LOSS_MASK in module_batch:
+                # Skip the repeated bootstrap observations so they are not counted twice.
+                keep = module_batch[Columns.LOSS_MASK].bool()
+                obs, task_ids = obs[keep], task_ids[keep]
+            normalizer.update(obs, task_ids)
+
+
+def _rows(value: Any, rows: torch.Tensor) -> Any:
+    if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == rows.shape[0]:
+        return value[rows]
+    return value

@@ -1,0 +1,156 @@
+"""`rllib`: train tuned examples, evaluate checkpoints (Ray 2.60 ships no `rllib` command).
+
+rllib train file tuned_examples/a2c/halfcheetah_vanilla_multitask.py [overrides]
+rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mtrl_ray.checkpoints import CheckpointError
+from mtrl_ray.envs import UnknownVariantError
+
+#: Errors that are the user's input, reported in one line with exit code 2.
+USER_ERRORS: tuple[type[Exception], ...] = (CheckpointError, UnknownVariantError)
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a tuned example (`rllib train file PATH`)")
+    p.add_argument(
+        "source", choices=["file"], help="`file`: the experiment is a tuned-example file"
+    )
+    p.add_argument("path", type=Path, help="tuned example (.py with `config` and `stop`, or .yaml)")
+    p.add_argument("--tasks", help="comma-separated task names (e.g. HalfCheetahBigFoot-v0)")
+    p.add_argument("--stop-timesteps", type=int, help="stop after this many env steps (all tasks)")
+    p.add_argument("--stop-iters", type=int, help="stop after this many iterations")
+    p.add_argument("--runners-per-task", type=int, help="pinned EnvRunners per task")
+    p.add_argument("--envs-per-runner", type=int, help="parallel envs in each runner")
+    p.add_argument("--update", choices=["cycle", "joint"], help="multi-task update mode")
+    p.add_argument("--updates-per-iteration", type=int, help="A2C updates per RLlib iteration")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument(
+        "--storage-path", type=Path, default=Path("runs"), help="results root (default: ./runs)"
+    )
+    p.add_argument("--name", help="experiment name (default: the tuned example's)")
+    p.add_argument(
+        "--checkpoint-every", type=int, default=10, help="iterations between checkpoints"
+    )
+    p.add_argument("--restore", type=Path, help="resume from this checkpoint")
+    p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint: mean ± std return per task")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--tasks", help="comma-separated tasks (default: all of the checkpoint's)")
+    p.add_argument("--episodes", type=int, default=20, help="episodes per task (default 20)")
+    p.add_argument("--deterministic", action="store_true", help="act with the mean action")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="output folder (default: the checkpoint folder)")
+    p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `rllib` argument parser."""
+    parser = argparse.ArgumentParser(prog="rllib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _evaluate_parser(sub)
+    return parser
+
+
+def _apply_overrides(example, args: argparse.Namespace) -> None:
+    config = example.config
+    if args.tasks:
+        config.multi_task(args.tasks)
+    if args.envs_per_runner:
+        config.env_runners(num_envs_per_env_runner=args.envs_per_runner)
+    if args.runners_per_task:
+        config.multi_task(runners_per_task=args.runners_per_task)
+    else:
+        config.multi_task()
+    if args.update:
+        config.training(multi_task_update=args.update)
+    if args.updates_per_iteration:
+        config.training(updates_per_iteration=args.updates_per_iteration)
+    if args.seed is not None:
+        config.debugging(seed=args.seed)
+    if args.stop_timesteps:
+        example.stop = {"num_env_steps_sampled_lifetime": args.stop_timesteps}
+    if args.stop_iters:
+        example.stop = {**example.stop, "training_iteration": args.stop_iters}
+
+
+def _init_ray(address: str | None) -> None:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=None, log_to_driver=False)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """`rllib train file PATH`."""
+    from mtrl_ray.training import RunSettings, train
+    from mtrl_ray.tuned_example import TunedExampleError, load_tuned_example
+
+    example = load_tuned_example(args.path)
+    try:
+        _apply_overrides(example, args)
+        example.config.validate()
+    except ValueError as e:  # RLlib's and our config validation
+        raise TunedExampleError(f"{args.path}: {str(e).strip().splitlines()[0]}") from None
+    settings = RunSettings(
+        name=args.name or example.name,
+        storage_path=args.storage_path,
+        stop=example.stop or {"training_iteration": 1},
+        checkpoint_every=args.checkpoint_every,
+        restore=args.restore,
+    )
+    _init_ray(args.ray_address)
+    train(example.config, settings)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """`rllib evaluate CHECKPOINT`."""
+    from mtrl_ray.checkpoints import read_checkpoint
+    from mtrl_ray.evaluation import chosen_tasks, evaluate_checkpoint, format_table, write_results
+
+    info = read_checkpoint(args.checkpoint)  # fail fast, before Ray starts
+    tasks = args.tasks.split(",") if args.tasks else None
+    chosen_tasks(info, tasks)
+    _init_ray(args.ray_address)
+    results = evaluate_checkpoint(info.path, tasks, args.episodes, args.deterministic, args.seed)
+    print(format_table(results, title=f"{info.path.name}: {args.episodes} episodes per task"))
+    out = args.out or info.path
+    json_path, md_path = write_results(results, out, info.path, args.deterministic)
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `rllib` console script."""
+    # The learner and every runner are small MLPs: one torch thread each leaves the
+    # cores to MuJoCo.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from mtrl_ray.algorithms.a2c.a2c import A2CConfig  # noqa: F401  (registers envs)
+    from mtrl_ray.tuned_example import TunedExampleError
+
+    args = build_parser().parse_args(argv)
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate}
+    try:
+        return handlers[args.command](args)
+    except (*USER_ERRORS, TunedExampleError) as e:
+        print(f"rllib {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rllib {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Layers with one set of weights per task, routed per sample by task id."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class TaskLinear(nn.Module):
+    """`num_tasks` independent linear layers; each sample uses its task's weights.
+
+    Routing is batched: the weights of every sample's task are gathered and applied
+    with one batched matmul, so there is no Python loop over samples or tasks. With
+    one task this is exactly `nn.Linear`.
+    """
+
+    def __init__(self, num_tasks: int, in_features: int, out_features: int, gain: float):
+        super().__init__()
+        # Orthogonal init per task (as CleanRL/SB3 for on-policy MLPs), drawn in
+        # nn.Linear's (out, in) layout and stored transposed for `x @ W`.
+        weights = [
+            nn.init.orthogonal_(torch.empty(out_features, in_features), gain=gain).T
+            for _ in range(num_tasks)
+        ]
+        self.weight = nn.Parameter(torch.stack(weights))
+        self.bias = nn.Parameter(torch.zeros(num_tasks, out_features))
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks (rows of weights)."""
+        return self.weight.shape[0]
+
+    def forward(self, x: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
+        """Applies each sample's task layer.
+
+        Args:
+            x: (B, in_features) inputs.
+            task_id: (B,) int64 task ids.
+
+        Returns:
+            (B, out_features) outputs.
+        """
+        if self.num_tasks == 1:
+            return x @ self.weight[0] + self.bias[0]
+        return torch.bmm(x.unsqueeze(1), self.weight[task_id]).squeeze(1) + self.bias[task_id]
+
+
+class TaskMLP(nn.Module):
+    """A stack of `TaskLinear` layers (tanh between), ending in a linear output."""
+
+    def __init__(
+        self,
+        num_tasks: int,
+        in_features: int,
+        hiddens: Sequence[int],
+        out_features: int,
+        out_gain: float,
+    ):
+        super().__init__()
+        sizes = [in_features, *hiddens]
+        pairs = zip(sizes[:-1], sizes[1:], strict=True)
+        self.hidden = nn.ModuleList(TaskLinear(num_tasks, a, b, math.sqrt(2)) for a, b in pairs)
+        self.out = TaskLinear(num_tasks, sizes[-1], out_features, gain=out_gain)
+
+    def forward(self, x: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
+        """Runs the per-task stack for each sample's task."""
+        for layer in self.hidden:
+            x = torch.tanh(layer(x, task_id))
+        return self.out(x, task_id)
+
+
+def shared_mlp(in_features: int, hiddens: Sequence[int]) -> nn.Sequential:
+    """A plain tanh MLP: the trunk shared by all tasks (empty if `hiddens` is)."""
+    layers: list[nn.Module] = []
+    for size in hiddens:
+        linear = nn.Linear(in_features, size)
+        nn.init.orthogonal_(linear.weight, gain=math.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers += [linear, nn.Tanh()]
+        in_features = size
+    return nn.Sequential(*layers)

@@ -1,0 +1,158 @@
+"""The training loop behind `rllib train`: iterate, report per task, checkpoint, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+from mtrl_ray import metrics
+from mtrl_ray.checkpoints import check_same_tasks, read_checkpoint, write_manifest
+from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
+
+DEFAULT_STOP_KEY = NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where and how long a training run goes.
+
+    Attributes:
+        name: Experiment name; results go to `storage_path/name`.
+        storage_path: Root folder of result folders.
+        stop: Stop criteria: result key (path with "/" allowed) -> threshold.
+        checkpoint_every: Save a checkpoint every this many iterations (and at the end).
+        restore: Checkpoint to resume from (weights, optimizer, normalization, counters).
+        verbose: Print one progress line per iteration.
+    """
+
+    name: str
+    storage_path: Path
+    stop: dict[str, float]
+    checkpoint_every: int = 10
+    restore: Path | None = None
+    verbose: bool = True
+
+    @property
+    def run_dir(self) -> Path:
+        """The result folder of this run."""
+        return Path(self.storage_path).expanduser().resolve() / self.name
+
+
+def lookup(result: dict[str, Any], key: str) -> Any:
+    """Finds a stop key in a result dict: "a/b" paths, top level, then env runners."""
+    for candidate in (key, f"{ENV_RUNNER_RESULTS}/{key}"):
+        node: Any = result
+        for part in candidate.split("/"):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            return node
+    return None
+
+
+def per_task(result: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The per-task metrics of a result: {task: {metric: value}}."""
+    return dict(result.get(ENV_RUNNER_RESULTS, {}).get(metrics.PER_TASK, {}))
+
+
+def format_progress(result: dict[str, Any]) -> str:
+    """One line: iteration, steps, per-task mean return."""
+    steps = lookup(result, NUM_ENV_STEPS_SAMPLED_LIFETIME) or 0
+    tasks = per_task(result)
+    returns = " ".join(
+        f"{name.removeprefix('HalfCheetah').removesuffix('-v0')}="
+        f"{m.get(metrics.EPISODE_RETURN_MEAN, float('nan')):.1f}"
+        for name, m in sorted(tasks.items())
+    )
+    return f"iter {result.get('training_iteration', 0):4d}  steps {int(steps):>9d}  {returns}"
+
+
+def save_checkpoint(algo: Any, run_dir: Path, config: Any) -> Path:
+    """Saves an algorithm checkpoint with the mtrl-ray manifest; returns its path."""
+    iteration = algo.iteration
+    path = run_dir / "checkpoints" / f"checkpoint_{iteration:06d}"
+    algo.save_to_path(str(path))
+    model: MultiTaskModelConfig = algo.get_module().cfg
+    write_manifest(path, type(algo).__name__, model.tasks, asdict(model))
+    return path
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "/"))
+        elif isinstance(v, (int, float, str, bool)) or v is None:
+            out[key] = v
+    return out
+
+
+class ResultWriter:
+    """Appends each iteration's result to `result.json` (JSON lines) and `progress.csv`."""
+
+    def __init__(self, run_dir: Path):
+        self.json_path = run_dir / "result.json"
+        self.csv_path = run_dir / "progress.csv"
+        self._fields: list[str] | None = None
+
+    def write(self, result: dict[str, Any]) -> None:
+        """Appends one result."""
+        flat = _flatten(result)
+        with self.json_path.open("a") as f:
+            f.write(json.dumps(flat) + "\n")
+        if self._fields is None:
+            self._fields = sorted(flat)
+            new = not self.csv_path.exists()
+            with self.csv_path.open("a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore")
+                if new:
+                    writer.writeheader()
+        with self.csv_path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore").writerow(flat)
+
+
+def should_stop(result: dict[str, Any], stop: dict[str, float]) -> bool:
+    """True once any stop criterion's value reaches its threshold."""
+    return any((lookup(result, k) or 0) >= v for k, v in stop.items())
+
+
+def train(config: Any, settings: RunSettings) -> Path:
+    """Builds the algorithm, trains until `settings.stop`, returns the last checkpoint.
+
+    Checkpoints are written every `checkpoint_every` iterations and at the end; a
+    run cut off resumes from its last checkpoint with `settings.restore`.
+    """
+    if settings.restore is not None:
+        # Check before anything is built or written.
+        check_same_tasks(read_checkpoint(settings.restore), config.task_set.names)
+    run_dir = settings.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    algo = config.build_algo()
+    try:
+        if settings.restore is not None:
+            algo.restore_from_path(str(read_checkpoint(settings.restore).path))
+        writer = ResultWriter(run_dir)
+        checkpoint = None
+        start = time.time()
+        while True:
+            result = algo.train()
+            result["time_total_wall_s"] = time.time() - start
+            writer.write(result)
+            if settings.verbose:
+                print(format_progress(result), flush=True)
+            done = should_stop(result, settings.stop)
+            if done or algo.iteration % settings.checkpoint_every == 0:
+                checkpoint = save_checkpoint(algo, run_dir, config)
+            if done:
+                break
+        if settings.verbose:
+            print(f"checkpoint: {checkpoint}", flush=True)
+        return checkpoint
+    finally:
+        algo.stop()

@@ -1,0 +1,39 @@
+"""Shared fixtures: small spaces, a local Ray that is always shut down."""
+
+from __future__ import annotations
+
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Ray's token auth would write ~/.ray/auth_token; tests run their own throwaway Ray.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (17,), np.float64)
+ACT_SPACE = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
+
+
+@pytest.fixture
+def ray_local(tmp_path_factory):
+    """A private local Ray (own temp dir, 2 CPUs), shut down even if the test fails."""
+    import ray
+
+    temp_dir = tmp_path_factory.mktemp("ray")
+    # Runner-side helper functions defined in test modules must import on the workers.
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    python_path = os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH")) if p)
+    ray.init(
+        runtime_env={"env_vars": {"PYTHONPATH": python_path}},
+        num_cpus=2,
+        include_dashboard=False,
+        _temp_dir=str(temp_dir),
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

@@ -1,0 +1,118 @@
+"""A2C's loss against a hand computation, and n-step returns on truncation vs termination."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from conftest import ACT_SPACE, OBS_SPACE
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.columns import Columns
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+
+from mtrl_ray.algorithms.a2c import A2CConfig
+from mtrl_ray.columns import TASK_ID
+
+GAMMA = 0.9
+TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
+
+
+def build_learner(**training):
+    config = A2CConfig().multi_task(TASKS).training(gamma=GAMMA, **training)
+    return config, config.build_learner(spaces={DEFAULT_MODULE_ID: (OBS_SPACE, ACT_SPACE)})
+
+
+def test_loss_matches_hand_computation():
+    config, learner = build_learner(entropy_coeff=0.01, vf_loss_coeff=0.5)
+    mean = np.array([[0.1, -0.2, 0.0, 0.3, 0.5, -0.5], [0.0, 0.0, 0.2, -0.1, 0.4, 0.1]])
+    log_std = np.array([[0.0, -0.5, 0.2, 0.1, -1.0, 0.3], [0.5, 0.0, -0.3, 0.0, 0.0, 0.2]])
+    actions = np.array([[0.2, -0.1, 0.4, 0.0, 0.3, -0.6], [-0.3, 0.2, 0.1, 0.0, 0.9, 0.0]])
+    advantages = np.array([1.5, -0.7])
+    returns = np.array([2.0, -1.0])
+    values = np.array([0.5, -0.3])
+
+    # Hand computation: diagonal Gaussian log-density and entropy, summed over dims.
+    std = np.exp(log_std)
+    log_prob = (
+        -((actions - mean) ** 2) / (2 * std**2) - log_std - 0.5 * math.log(2 * math.pi)
+    ).sum(1)
+    entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(1)
+    pg_loss = -(advantages * log_prob).mean()
+    vf_loss = ((returns - values) ** 2).mean()
+    expected = pg_loss + 0.5 * vf_loss - 0.01 * entropy.mean()
+
+    t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
+    batch = {
+        Columns.ACTIONS: t(actions),
+        Columns.ADVANTAGES: t(advantages),
+        Columns.VALUE_TARGETS: t(returns),
+        Columns.LOSS_MASK: torch.tensor([True, True]),
+    }
+    fwd_out = {
+        Columns.ACTION_DIST_INPUTS: t(np.concatenate([mean, log_std], axis=1)),
+        Columns.VF_PREDS: t(values),
+    }
+    loss = learner.compute_loss_for_module(
+        module_id=DEFAULT_MODULE_ID, config=config, batch=batch, fwd_out=fwd_out
+    )
+    assert abs(loss.item() - expected) < 1e-5
+
+    # The masked (bootstrap) row does not count.
+    batch[Columns.LOSS_MASK] = torch.tensor([True, False])
+    masked = learner.compute_loss_for_module(
+        module_id=DEFAULT_MODULE_ID, config=config, batch=batch, fwd_out=fwd_out
+    )
+    expected_first = (
+        -advantages[0] * log_prob[0] + 0.5 * (returns[0] - values[0]) ** 2 - 0.01 * entropy[0]
+    )
+    assert abs(masked.item() - expected_first) < 1e-5
+
+
+def _episode(rewards, *, terminated=False, truncated=False, task=0) -> SingleAgentEpisode:
+    obs = [np.full(17, float(i), np.float64) for i in range(len(rewards) + 1)]
+    n = len(rewards)
+    return SingleAgentEpisode(
+        observations=obs,
+        actions=[np.zeros(6, np.float32)] * n,
+        rewards=list(rewards),
+        extra_model_outputs={
+            TASK_ID: [np.int64(task)] * n,
+            Columns.ACTION_LOGP: [np.float32(0.0)] * n,
+            Columns.ACTION_DIST_INPUTS: [np.zeros(12, np.float32)] * n,
+        },
+        terminated=terminated,
+        truncated=truncated,
+        observation_space=OBS_SPACE,
+        action_space=ACT_SPACE,
+        len_lookback_buffer=0,
+    )
+
+
+def test_n_step_returns_bootstrap_on_cut_and_time_limit_but_not_on_termination():
+    _, learner = build_learner()
+    module = learner.module[DEFAULT_MODULE_ID]
+    # Make V(s) = c for every state and task: zero output weights, bias c.
+    c = 10.0
+    with torch.no_grad():
+        module.critic_heads.out.weight.zero_()
+        module.critic_heads.out.bias.fill_(c)
+    r = [1.0, 2.0, 3.0]
+    cut = _episode(r)  # a t_max fragment cut mid-episode: bootstrap V(s_3)
+    time_limit = _episode(r, truncated=True, task=1)  # time limit: bootstrap V(s_3) too
+    terminal = _episode(r, terminated=True)  # terminal: no bootstrap
+
+    batch = learner._learner_connector(
+        rl_module=learner.module, batch={}, episodes=[cut, time_limit, terminal], shared_data={}
+    )[DEFAULT_MODULE_ID]
+    mask = batch[Columns.LOSS_MASK].bool()
+    targets = batch[Columns.VALUE_TARGETS][mask].numpy()
+    advantages = batch[Columns.ADVANTAGES][mask].numpy()
+
+    g = GAMMA
+    boot = [r[0] + g * r[1] + g**2 * r[2] + g**3 * c, r[1] + g * r[2] + g**2 * c, r[2] + g * c]
+    term = [r[0] + g * r[1] + g**2 * r[2], r[1] + g * r[2], r[2]]
+    np.testing.assert_allclose(targets, boot + boot + term, rtol=1e-5)
+    np.testing.assert_allclose(advantages, np.array(boot + boot + term) - c, rtol=1e-5)
+    # The task id travels into the train batch, one per sample.
+    assert batch[TASK_ID][mask].tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0]

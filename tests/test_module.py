@@ -1,0 +1,138 @@
+"""The multi-head module: shapes, per-sample routing, gradients, normalization."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import ACT_SPACE, OBS_SPACE
+from ray.rllib.core.columns import Columns
+
+from mtrl_ray.columns import TASK_ID
+from mtrl_ray.modules import MultiTaskActorCritic, TaskLinear, TaskObservationNormalizer
+from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig, module_spec
+
+TASKS = ("HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0", "HalfCheetahSmallLeg-v0")
+
+
+def build(tasks=TASKS, inference_only=False, **shape) -> MultiTaskActorCritic:
+    spec = module_spec(MultiTaskModelConfig(tasks=tasks, **shape))
+    spec.observation_space, spec.action_space = OBS_SPACE, ACT_SPACE
+    spec.inference_only = inference_only
+    return spec.build()
+
+
+def batch(n: int, task_ids, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        Columns.OBS: torch.randn(n, 17, generator=g),
+        TASK_ID: torch.as_tensor(task_ids, dtype=torch.long),
+    }
+
+
+def test_shapes_and_value_api():
+    module = build()
+    b = batch(12, [0, 1, 2] * 4)
+    out = module.forward_train(b)
+    assert out[Columns.ACTION_DIST_INPUTS].shape == (12, 12)  # mean + log-std, 6 dims
+    assert out[Columns.VF_PREDS].shape == (12,)
+    torch.testing.assert_close(module.compute_values(b), out[Columns.VF_PREDS])
+    # The task id comes back out of the exploration forward, to be stored per step.
+    assert torch.equal(module.forward_exploration(b)[TASK_ID], b[TASK_ID])
+
+
+def test_each_sample_uses_its_own_tasks_head():
+    """A mixed batch gives every sample exactly what a single-task batch gives it."""
+    module = build()
+    with torch.no_grad():
+        for p in module.parameters():  # break the symmetry of the small-gain init
+            p.add_(torch.randn_like(p) * 0.3)
+    ids = [2, 0, 1, 1, 0, 2]
+    mixed = module.forward_train(batch(6, ids))
+    for task in range(3):
+        rows = [i for i, t in enumerate(ids) if t == task]
+        alone = batch(6, [task] * 6)
+        out = module.forward_train(alone)
+        for key in (Columns.ACTION_DIST_INPUTS, Columns.VF_PREDS):
+            torch.testing.assert_close(mixed[key][rows], out[key][rows])
+    # ... and the heads really differ.
+    a = module.forward_train(batch(6, [0] * 6))[Columns.ACTION_DIST_INPUTS]
+    b = module.forward_train(batch(6, [1] * 6))[Columns.ACTION_DIST_INPUTS]
+    assert not torch.allclose(a, b)
+
+
+def test_every_parameter_gets_a_gradient_and_only_from_its_task():
+    module = build()
+    out = module.forward_train(batch(9, [0, 1, 2] * 3))
+    (out[Columns.ACTION_DIST_INPUTS].sum() + out[Columns.VF_PREDS].sum()).backward()
+    for name, p in module.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    module.zero_grad()
+    out = module.forward_train(batch(4, [1] * 4))
+    (out[Columns.ACTION_DIST_INPUTS].sum() + out[Columns.VF_PREDS].sum()).backward()
+    head = module.actor_heads.out.weight.grad
+    assert head[1].abs().sum() > 0
+    assert head[0].abs().sum() == 0 and head[2].abs().sum() == 0
+
+
+def test_shared_layer_counts_are_configurable():
+    module = build(actor_shared_layers=1, critic_shared_layers=0)
+    assert len(module.actor_trunk) == 2  # one Linear + Tanh
+    assert len(module.actor_heads.hidden) == 1
+    assert len(module.critic_trunk) == 0 and len(module.critic_heads.hidden) == 2
+    with pytest.raises(ValueError, match="actor_shared_layers"):
+        build(actor_shared_layers=3)
+
+
+def test_one_task_is_the_plain_network():
+    module = build(tasks=("HalfCheetahSmallFoot-v0",))
+    b = {Columns.OBS: torch.randn(5, 17)}  # no task column needed with one task
+    out = module.forward_train(b)
+    lin = module.actor_heads.out
+    assert isinstance(lin, TaskLinear) and lin.weight.shape[0] == 1
+    assert out[Columns.ACTION_DIST_INPUTS].shape == (5, 12)
+
+
+def test_inference_only_module_has_no_critic_and_loads_learner_weights():
+    learner_module = build()
+    runner_module = build(inference_only=True)
+    assert not hasattr(runner_module, "critic_heads")
+    runner_module.set_state(learner_module.get_state(inference_only=True))
+    b = batch(6, [0, 1, 2, 2, 1, 0])
+    torch.testing.assert_close(
+        runner_module.forward_inference(b)[Columns.ACTION_DIST_INPUTS],
+        learner_module.forward_inference(b)[Columns.ACTION_DIST_INPUTS],
+    )
+
+
+def test_normalizer_matches_numpy_per_task_over_several_updates():
+    norm = TaskObservationNormalizer(num_tasks=2, obs_dim=3, clip=100.0)
+    rng = np.random.default_rng(0)
+    seen = {0: [], 1: []}
+    for step in range(4):
+        task = rng.integers(0, 2, size=50)
+        obs = rng.normal(loc=task[:, None] * 10.0 + step, scale=1 + task[:, None], size=(50, 3))
+        norm.update(torch.as_tensor(obs), torch.as_tensor(task))
+        for t in (0, 1):
+            seen[t].append(obs[task == t])
+    for t in (0, 1):
+        data = np.concatenate(seen[t])
+        np.testing.assert_allclose(norm.mean[t].numpy(), data.mean(0), rtol=1e-10)
+        np.testing.assert_allclose(norm.var[t].numpy(), data.var(0), rtol=1e-10)
+        assert norm.count[t].item() == len(data)
+    # Normalizing uses each sample's own task statistics, and clips.
+    x = torch.tensor([[10.0, 10.0, 10.0]], dtype=torch.float64)
+    z0 = norm(x, torch.tensor([0]))
+    z1 = norm(x, torch.tensor([1]))
+    assert not torch.allclose(z0, z1)
+    clipped = TaskObservationNormalizer(1, 3, clip=5.0)(x * 100, torch.tensor([0]))
+    assert clipped.max().item() == 5.0
+
+
+def test_normalization_statistics_are_saved_in_the_module_state():
+    module = build()
+    module.obs_normalizer.update(torch.randn(30, 17) + 3.0, torch.zeros(30, dtype=torch.long))
+    other = build()
+    other.set_state(module.get_state())
+    torch.testing.assert_close(other.obs_normalizer.mean, module.obs_normalizer.mean)
+    torch.testing.assert_close(other.obs_normalizer.count, module.obs_normalizer.count)
