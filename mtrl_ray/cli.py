@@ -7,6 +7,7 @@ rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic]
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -65,39 +66,60 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _apply_overrides(example, args: argparse.Namespace) -> None:
     config = example.config
-    if args.tasks:
+    for flag in ("stop_timesteps", "stop_iters", "runners_per_task", "envs_per_runner"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    if args.tasks is not None:
         config.multi_task(args.tasks)
-    if args.envs_per_runner:
+    if args.envs_per_runner is not None:
         config.env_runners(num_envs_per_env_runner=args.envs_per_runner)
-    if args.runners_per_task:
-        config.multi_task(runners_per_task=args.runners_per_task)
-    else:
-        config.multi_task()
-    if args.update:
+    config.multi_task(runners_per_task=args.runners_per_task)
+    if args.update is not None:
         config.training(multi_task_update=args.update)
-    if args.updates_per_iteration:
+    if args.updates_per_iteration is not None:
         config.training(updates_per_iteration=args.updates_per_iteration)
     if args.seed is not None:
         config.debugging(seed=args.seed)
-    if args.stop_timesteps:
+    if args.stop_timesteps is not None:
         example.stop = {"num_env_steps_sampled_lifetime": args.stop_timesteps}
-    if args.stop_iters:
+    if args.stop_iters is not None:
         example.stop = {**example.stop, "training_iteration": args.stop_iters}
 
 
-def _init_ray(address: str | None) -> None:
+def _init_ray(address: str | None, cpus_wanted: float = 0.0) -> None:
+    """Joins `address` (or a running cluster), else starts a local Ray.
+
+    A local Ray gets at least as many logical CPUs as the experiment asks for: on a
+    small machine the runners share the cores (MuJoCo stepping is light), while
+    Ray would otherwise wait forever for CPUs that will never appear.
+    """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=None, log_to_driver=False)
+    if ray.is_initialized():
+        return
+    num_cpus = None
+    if address is None and not _cluster_running():
+        num_cpus = max(os.cpu_count() or 1, int(math.ceil(cpus_wanted)))
+    ray.init(address=address, num_cpus=num_cpus, log_to_driver=False)
+
+
+def _cluster_running() -> bool:
+    """Whether a Ray cluster started with `ray start` / `ray up` runs on this machine."""
+    from ray._private.services import find_gcs_addresses
+
+    return bool(find_gcs_addresses())
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`rllib train file PATH`."""
+    from mtrl_ray.checkpoints import read_checkpoint
     from mtrl_ray.training import RunSettings, train
     from mtrl_ray.tuned_example import TunedExampleError, load_tuned_example
 
     example = load_tuned_example(args.path)
+    if args.restore is not None:
+        read_checkpoint(args.restore)  # a missing or foreign checkpoint fails before Ray starts
     try:
         _apply_overrides(example, args)
         example.config.validate()
@@ -110,7 +132,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         restore=args.restore,
     )
-    _init_ray(args.ray_address)
+    config = example.config
+    runners = config.num_env_runners + (config.evaluation_num_env_runners or 0)
+    _init_ray(args.ray_address, cpus_wanted=runners * config.num_cpus_per_env_runner + 1)
     train(example.config, settings)
     return 0
 
@@ -123,7 +147,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     info = read_checkpoint(args.checkpoint)  # fail fast, before Ray starts
     tasks = args.tasks.split(",") if args.tasks else None
     chosen_tasks(info, tasks)
-    _init_ray(args.ray_address)
+    _init_ray(args.ray_address, cpus_wanted=len(info.tasks) + 1)  # one runner per task
     results = evaluate_checkpoint(info.path, tasks, args.episodes, args.deterministic, args.seed)
     print(format_table(results, title=f"{info.path.name}: {args.episodes} episodes per task"))
     out = args.out or info.path

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from ray.rllib.core.rl_module.rl_module import RLModule
+from ray.rllib.env.env_runner_group import EnvRunnerGroup
 
 from mtrl_ray.checkpoints import CheckpointError, CheckpointInfo, read_checkpoint
 
@@ -54,6 +55,33 @@ def chosen_tasks(info: CheckpointInfo, tasks: list[str] | None) -> list[str]:
     return chosen
 
 
+def make_evaluation_runners(
+    info: CheckpointInfo, episodes: int, deterministic: bool = False, seed: int = 0
+) -> EnvRunnerGroup:
+    """One evaluation runner per task of the checkpoint, loaded with its module.
+
+    Runners are pinned by worker index as in training, with `episodes` envs each so
+    that every episode runs in parallel. The module's per-task normalization
+    statistics come with its state and stay frozen: only a learner updates them.
+    """
+    from mtrl_ray.algorithms.a2c import A2CConfig
+
+    state = RLModule.from_checkpoint(str(info.module_path)).get_state(inference_only=True)
+    config = (
+        A2CConfig()
+        .multi_task(list(info.tasks), runners_per_task=1)
+        .rl_module(model_config=info.model_config)
+        .evaluation(
+            evaluation_num_env_runners=len(info.tasks),
+            evaluation_config={"num_envs_per_env_runner": episodes, "explore": not deterministic},
+        )
+        .debugging(seed=seed)
+    )
+    group = EnvRunnerGroup(config=config.get_evaluation_config_object(), local_env_runner=False)
+    group.foreach_env_runner(lambda r: r.module.set_state(state), local_env_runner=False)
+    return group
+
+
 def evaluate_checkpoint(
     path: str | Path,
     tasks: list[str] | None = None,
@@ -70,46 +98,22 @@ def evaluate_checkpoint(
         deterministic: Act with the Gaussian mean instead of sampling (the paper sampled).
         seed: Base seed of the evaluation envs.
     """
-    from mtrl_ray.algorithms.a2c import A2CConfig
-
     info = read_checkpoint(path)
     chosen = chosen_tasks(info, tasks)
-    module = RLModule.from_checkpoint(str(info.module_path))
-    state = module.get_state(inference_only=True)
-
-    # One evaluation runner per task of the checkpoint (pinned by worker index, as in
-    # training), `episodes` envs each, so every episode runs in parallel.
-    config = (
-        A2CConfig()
-        .multi_task(list(info.tasks))
-        .rl_module(model_config=info.model_config)
-        .env_runners(num_env_runners=0, num_envs_per_env_runner=1, create_env_on_local_worker=False)
-        .evaluation(
-            evaluation_num_env_runners=len(info.tasks),
-            evaluation_config={"num_envs_per_env_runner": episodes, "explore": not deterministic},
-        )
-        .debugging(seed=seed)
-    )
-    config.num_env_runners = 0  # only evaluation runners sample
-    algo = config.build_algo()
+    group = make_evaluation_runners(info, episodes, deterministic, seed)
     try:
-        group = algo.eval_env_runner_group
-        group.foreach_env_runner(lambda r: r.module.set_state(state), local_env_runner=False)
-        ids = group.foreach_env_runner(lambda r: r.task_name, local_env_runner=False)
-        wanted = [i + 1 for i, name in enumerate(ids) if name in chosen]
+        names = group.foreach_env_runner(lambda r: r.task_name, local_env_runner=False)
+        wanted = [i + 1 for i, name in enumerate(names) if name in chosen]
         samples = group.foreach_env_runner(
             lambda r: (
                 r.task_name,
-                [
-                    float(e.get_return())
-                    for e in r.sample(num_episodes=episodes, explore=not deterministic)
-                ],
+                [float(e.get_return()) for e in r.sample(num_episodes=episodes)],
             ),
             local_env_runner=False,
             remote_worker_ids=wanted,
         )
     finally:
-        algo.stop()
+        group.stop()
     by_task = {name: rets[:episodes] for name, rets in samples}
     results = []
     for name in chosen:

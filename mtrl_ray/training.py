@@ -60,16 +60,31 @@ def per_task(result: dict[str, Any]) -> dict[str, dict[str, float]]:
     return dict(result.get(ENV_RUNNER_RESULTS, {}).get(metrics.PER_TASK, {}))
 
 
-def format_progress(result: dict[str, Any]) -> str:
-    """One line: iteration, steps, per-task mean return."""
-    steps = lookup(result, NUM_ENV_STEPS_SAMPLED_LIFETIME) or 0
-    tasks = per_task(result)
-    returns = " ".join(
-        f"{name.removeprefix('HalfCheetah').removesuffix('-v0')}="
-        f"{m.get(metrics.EPISODE_RETURN_MEAN, float('nan')):.1f}"
-        for name, m in sorted(tasks.items())
-    )
-    return f"iter {result.get('training_iteration', 0):4d}  steps {int(steps):>9d}  {returns}"
+class ProgressPrinter:
+    """Prints one line per iteration: steps and each task's latest mean return.
+
+    A task's return is only reported in iterations where one of its episodes
+    ended (1000-step episodes span several iterations), so the last known value
+    is shown, or "-" before the first episode.
+    """
+
+    def __init__(self) -> None:
+        self.returns: dict[str, float] = {}
+
+    def line(self, result: dict[str, Any]) -> str:
+        """The progress line of `result`."""
+        for name, m in per_task(result).items():
+            value = m.get(metrics.EPISODE_RETURN_MEAN)
+            if value is not None and value == value:  # not NaN
+                self.returns[name] = float(value)
+            self.returns.setdefault(name, float("nan"))
+        steps = int(lookup(result, NUM_ENV_STEPS_SAMPLED_LIFETIME) or 0)
+        shown = " ".join(
+            f"{name.removeprefix('HalfCheetah').removesuffix('-v0')}="
+            + ("-" if value != value else f"{value:.1f}")
+            for name, value in sorted(self.returns.items())
+        )
+        return f"iter {result.get('training_iteration', 0):4d}  steps {steps:>9d}  {shown}"
 
 
 def save_checkpoint(algo: Any, run_dir: Path, config: Any) -> Path:
@@ -138,6 +153,7 @@ def train(config: Any, settings: RunSettings) -> Path:
         if settings.restore is not None:
             algo.restore_from_path(str(read_checkpoint(settings.restore).path))
         writer = ResultWriter(run_dir)
+        progress = ProgressPrinter()
         checkpoint = None
         start = time.time()
         while True:
@@ -145,7 +161,7 @@ def train(config: Any, settings: RunSettings) -> Path:
             result["time_total_wall_s"] = time.time() - start
             writer.write(result)
             if settings.verbose:
-                print(format_progress(result), flush=True)
+                print(progress.line(result), flush=True)
             done = should_stop(result, settings.stop)
             if done or algo.iteration % settings.checkpoint_every == 0:
                 checkpoint = save_checkpoint(algo, run_dir, config)

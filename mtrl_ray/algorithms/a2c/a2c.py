@@ -58,15 +58,14 @@ class A2CConfig(AlgorithmConfig):
         self.num_envs_per_env_runner = 16
         self.multi_task_update = "cycle"
         self.updates_per_iteration = 50
-        # One runner per task, one central learner in the driver process.
+        # k pinned runners per task, one central learner in the driver process.
+        self.runners_per_task = 1
         self.num_env_runners = 1
         self.num_learners = 0
         self.env = PINNED_ENV
         self.env_config = {"tasks": ["HalfCheetahSmallFoot-v0"]}
         self.env_runner_cls = PinnedEnvRunner
         self._env_to_module_connector = task_id_connector
-        # Runners are small; leave the cores to the envs.
-        self.num_cpus_per_env_runner = 0.5
         self.batch_mode = "truncate_episodes"
 
     @property
@@ -91,8 +90,11 @@ class A2CConfig(AlgorithmConfig):
         """
         if tasks is not None:
             self.env_config = {**self.env_config, "tasks": list(TaskSet.of(tasks).names)}
-        k = runners_per_task or max(1, (self.num_env_runners or 0) // len(self.task_set) or 1)
-        self.num_env_runners = k * len(self.task_set)
+        if runners_per_task is not None:
+            if runners_per_task < 1:
+                raise ValueError(f"runners_per_task must be >= 1, got {runners_per_task}")
+            self.runners_per_task = runners_per_task
+        self.num_env_runners = self.runners_per_task * len(self.task_set)
         if update is not None:
             self.multi_task_update = update
         return self

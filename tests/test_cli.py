@@ -1,0 +1,173 @@
+"""`rllib train | evaluate` as a user runs them: checkpoints, evaluation, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mtrl_ray.checkpoints import read_checkpoint
+from mtrl_ray.cli import main
+from mtrl_ray.evaluation import make_evaluation_runners
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "tuned_examples" / "a2c" / "halfcheetah_vanilla_multitask.py"
+TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
+
+
+def train_args(tmp_path: Path, name: str, stop: int, *extra: str) -> list[str]:
+    return [
+        "train", "file", str(EXAMPLE),
+        "--tasks", ",".join(TASKS),
+        "--envs-per-runner", "2",
+        "--updates-per-iteration", "10",
+        "--stop-timesteps", str(stop),
+        "--checkpoint-every", "1",
+        "--storage-path", str(tmp_path),
+        "--name", name,
+        *extra,
+    ]  # fmt: skip
+
+
+def results(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "result.json").read_text().splitlines()]
+
+
+def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
+    assert main(train_args(tmp_path, "run", 400)) == 0
+    out = capsys.readouterr().out
+    assert "iter    2  steps       400" in out and "SmallFoot=" in out and "BigFoot=" in out
+    run = results(tmp_path / "run")
+    per_task = {
+        k: v for k, v in run[-1].items() if "per_task" in k and k.endswith("sampled_lifetime")
+    }
+    assert per_task == {
+        f"env_runners/per_task/{t}/num_env_steps_sampled_lifetime": 200 for t in TASKS
+    }
+    checkpoints = sorted((tmp_path / "run" / "checkpoints").iterdir())
+    assert [c.name for c in checkpoints] == ["checkpoint_000001", "checkpoint_000002"]
+    last = read_checkpoint(checkpoints[-1])
+    assert last.tasks == tuple(TASKS)
+
+    # Evaluation: 2 episodes per task, with the checkpoint's normalization frozen.
+    group = make_evaluation_runners(last, episodes=2)
+    try:
+        counts = group.foreach_env_runner(
+            lambda r: r.module.obs_normalizer.count.tolist(), local_env_runner=False
+        )
+        assert counts == [[200.0, 200.0]] * 2  # the training statistics, on every runner
+        group.foreach_env_runner(lambda r: r.sample(num_episodes=2), local_env_runner=False)
+        after = group.foreach_env_runner(
+            lambda r: r.module.obs_normalizer.count.tolist(), local_env_runner=False
+        )
+        assert after == counts  # evaluation does not update them
+    finally:
+        group.stop()
+    assert main(["evaluate", str(last.path), "--episodes", "2", "--out", str(tmp_path / "ev")]) == 0
+    table = capsys.readouterr().out
+    assert "| HalfCheetahSmallFoot-v0 | HalfCheetahSmallFoot-v0 | 2 |" in table
+    evaluation = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert [r["task"] for r in evaluation["results"]] == TASKS
+    for r in evaluation["results"]:
+        assert len(r["returns"]) == 2 and np.isfinite(r["returns"]).all()
+        assert r["mean"] == pytest.approx(np.mean(r["returns"]))
+        assert r["std"] == pytest.approx(np.std(r["returns"]))
+    assert (tmp_path / "ev" / "evaluation.md").read_text().count("HalfCheetah") >= 4
+
+    # Resume: step counts continue from the checkpoint.
+    assert main(train_args(tmp_path, "resumed", 800, "--restore", str(last.path))) == 0
+    resumed = results(tmp_path / "resumed")
+    steps = [r["env_runners/num_env_steps_sampled_lifetime"] for r in resumed]
+    assert steps[0] == 600 and steps[-1] == 800
+
+    # A checkpoint from another task set: one-line error, nothing written.
+    bad = train_args(tmp_path, "other", 400, "--restore", str(last.path))
+    bad[bad.index("--tasks") + 1] = "HalfCheetahSmallLeg-v0"
+    capsys.readouterr()  # drop what Ray printed while stopping the last run
+    assert main(bad) == 2
+    err = capsys.readouterr().err.strip()
+    assert "was trained on tasks" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "other").exists()
+    # A task the checkpoint has no head for.
+    assert main(["evaluate", str(last.path), "--tasks", "HalfCheetahBigLeg-v0"]) == 2
+    assert "no head for HalfCheetahBigLeg-v0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--tasks", "HalfCheetahHugeFoot-v0"], "unknown task 'HalfCheetahHugeFoot-v0'"),
+        (["--envs-per-runner", "0"], "--envs-per-runner must be >= 1"),
+        (["--restore", "/no/such/checkpoint"], "checkpoint not found"),
+    ],
+)
+def test_bad_train_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
+    argv = ["train", "file", str(EXAMPLE), "--storage-path", str(tmp_path / "runs"), *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_malformed_tuned_examples(tmp_path, capsys):
+    broken_yaml = tmp_path / "broken.yaml"
+    broken_yaml.write_text("exp: [\n")
+    broken_py = tmp_path / "broken.py"
+    broken_py.write_text("config = A2CConfig(\n")
+    no_run = tmp_path / "no_run.yaml"
+    no_run.write_text("exp:\n  config: {}\n")
+    for path, message in [
+        (broken_yaml, "invalid YAML"),
+        (broken_py, "SyntaxError"),
+        (no_run, "needs `run:`"),
+        (tmp_path / "missing.py", "tuned example not found"),
+    ]:
+        assert main(["train", "file", str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_foreign_checkpoint(tmp_path, capsys):
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "rllib_checkpoint.json").write_text("{}")
+    assert main(["evaluate", str(tmp_path / "ckpt")]) == 2
+    assert "not an mtrl-ray checkpoint" in capsys.readouterr().err
+
+
+def test_console_script_exit_code_and_help():
+    done = subprocess.run(
+        [sys.executable, "-m", "mtrl_ray.cli", "train", "file", "nope.py"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "rllib train: error: tuned example not found: nope.py"
+    helped = subprocess.run(
+        [sys.executable, "-m", "mtrl_ray.cli", "--help"], capture_output=True, text=True
+    )
+    assert "train" in helped.stdout and "evaluate" in helped.stdout
+
+
+def test_yaml_and_python_tuned_examples_agree():
+    from mtrl_ray.tuned_example import load_tuned_example
+
+    for stem in ("halfcheetah_vanilla_multitask", "halfcheetah_scratch"):
+        py = load_tuned_example(EXAMPLE.parent / f"{stem}.py")
+        yml = load_tuned_example(EXAMPLE.parent / f"{stem}.yaml")
+        assert py.stop == yml.stop
+        for key in (
+            "env_config",
+            "num_env_runners",
+            "num_envs_per_env_runner",
+            "lr",
+            "gamma",
+            "rollout_fragment_length",
+            "multi_task_update",
+            "entropy_coeff",
+            "grad_clip",
+        ):
+            assert getattr(py.config, key) == getattr(yml.config, key), (stem, key)
