@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 from conftest import ACT_SPACE, OBS_SPACE
 from ray.rllib.core import DEFAULT_MODULE_ID
@@ -89,8 +90,9 @@ def _episode(rewards, *, terminated=False, truncated=False, task=0) -> SingleAge
     )
 
 
-def test_n_step_returns_bootstrap_on_cut_and_time_limit_but_not_on_termination():
-    _, learner = build_learner()
+@pytest.mark.parametrize("lean", [True, False], ids=["lean-pipeline", "rllib-pipeline"])
+def test_n_step_returns_bootstrap_on_cut_and_time_limit_but_not_on_termination(lean):
+    _, learner = build_learner(lean_connectors=lean)
     module = learner.module[DEFAULT_MODULE_ID]
     # Make V(s) = c for every state and task: zero output weights, bias c.
     c = 10.0
@@ -116,3 +118,5 @@ def test_n_step_returns_bootstrap_on_cut_and_time_limit_but_not_on_termination()
     np.testing.assert_allclose(advantages, np.array(boot + boot + term) - c, rtol=1e-5)
     # The task id travels into the train batch, one per sample.
     assert batch[TASK_ID][mask].tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0]
+    # Observations and actions line up with the steps they belong to.
+    assert batch[Columns.OBS][mask][:, 0].tolist() == [0.0, 1.0, 2.0] * 3

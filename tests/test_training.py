@@ -45,8 +45,9 @@ def runner_view(runner):
     return runner.worker_index, runner.task_name, runner.task_id, float(geom.size[0]), os.getpid()
 
 
-def test_two_tasks_on_pinned_runners(ray_local):
-    algo = small_config().build_algo()
+@pytest.mark.parametrize("lean", [True, False], ids=["lean-connectors", "rllib-connectors"])
+def test_two_tasks_on_pinned_runners(ray_local, lean):
+    algo = small_config(lean_connectors=lean).build_algo()
     try:
         before = learner_weights(algo)
         result = algo.train()

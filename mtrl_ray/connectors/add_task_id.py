@@ -32,7 +32,7 @@ class AddTaskId(ConnectorV2):
         return batch
 
 
-def _pinned_task_id(env: gym.vector.VectorEnv | None) -> int:
+def pinned_task_id(env: gym.vector.VectorEnv | None) -> int:
     """Reads the task id that `TaskIdWrapper` put on the runner's sub-envs."""
     if env is None:  # the local runner of a group with remote runners has no env
         return 0
@@ -44,4 +44,4 @@ def _pinned_task_id(env: gym.vector.VectorEnv | None) -> int:
 
 def task_id_connector(env: gym.vector.VectorEnv | None, spaces=None, device=None) -> list:
     """`env_to_module_connector` factory for `AlgorithmConfig.env_runners`."""
-    return [AddTaskId(task_id=_pinned_task_id(env))]
+    return [AddTaskId(task_id=pinned_task_id(env))]

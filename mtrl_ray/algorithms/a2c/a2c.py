@@ -14,7 +14,11 @@ from typing import Any
 
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.connectors.env_to_module import EnvToModulePipeline
+from ray.rllib.connectors.learner import LearnerConnectorPipeline
+from ray.rllib.connectors.module_to_env import ModuleToEnvPipeline
 from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
+from ray.rllib.env import INPUT_ENV_SINGLE_SPACES
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
@@ -28,7 +32,9 @@ from ray.rllib.utils.metrics import (
 )
 from typing_extensions import Self
 
-from mtrl_ray.connectors import task_id_connector
+from mtrl_ray.connectors import NStepReturns, task_id_connector
+from mtrl_ray.connectors.fragment_batch import FragmentBatch
+from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian, lean_env_to_module
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig, module_spec
 from mtrl_ray.runners import PinnedEnvRunner
 from mtrl_ray.tasks import PINNED_ENV, TaskSet
@@ -58,6 +64,7 @@ class A2CConfig(AlgorithmConfig):
         self.num_envs_per_env_runner = 16
         self.multi_task_update = "cycle"
         self.updates_per_iteration = 50
+        self.lean_connectors = True
         # k pinned runners per task, one central learner in the driver process.
         self.runners_per_task = 1
         self.num_env_runners = 1
@@ -109,6 +116,7 @@ class A2CConfig(AlgorithmConfig):
         vf_loss_coeff: float = NotProvided,
         multi_task_update: str = NotProvided,
         updates_per_iteration: int = NotProvided,
+        lean_connectors: bool = NotProvided,
         **kwargs: Any,
     ) -> Self:
         """Sets A2C's training knobs (plus all of `AlgorithmConfig.training`).
@@ -120,6 +128,10 @@ class A2CConfig(AlgorithmConfig):
             vf_loss_coeff: Weight of the value loss.
             multi_task_update: "cycle" or "joint" (see `multi_task`).
             updates_per_iteration: A2C updates (rounds) per RLlib iteration.
+            lean_connectors: Runners and learner use the one-piece connectors of
+                `mtrl_ray.connectors` (`lean_gaussian`, `fragment_batch`) instead of
+                RLlib's generic pipelines: the same episodes and train batches at a
+                fraction of the per-step cost.
         """
         super().training(**kwargs)
         for name, value in (
@@ -129,6 +141,7 @@ class A2CConfig(AlgorithmConfig):
             ("vf_loss_coeff", vf_loss_coeff),
             ("multi_task_update", multi_task_update),
             ("updates_per_iteration", updates_per_iteration),
+            ("lean_connectors", lean_connectors),
         ):
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -153,6 +166,41 @@ class A2CConfig(AlgorithmConfig):
             self._value_error("updates_per_iteration must be >= 1")
 
     @override(AlgorithmConfig)
+    def build_env_to_module_connector(self, env=None, spaces=None, device=None):
+        if not self.lean_connectors:
+            return super().build_env_to_module_connector(env=env, spaces=spaces, device=device)
+        obs_space, act_space = _single_spaces(env, spaces)
+        return EnvToModulePipeline(
+            input_observation_space=obs_space,
+            input_action_space=act_space,
+            connectors=lean_env_to_module(env),
+        )
+
+    @override(AlgorithmConfig)
+    def build_module_to_env_connector(self, env=None, spaces=None):
+        if not self.lean_connectors:
+            return super().build_module_to_env_connector(env=env, spaces=spaces)
+        obs_space, act_space = _single_spaces(env, spaces)
+        return ModuleToEnvPipeline(
+            input_observation_space=obs_space,
+            input_action_space=act_space,
+            connectors=[SampleDiagGaussian(input_action_space=act_space)],
+        )
+
+    @override(AlgorithmConfig)
+    def build_learner_connector(self, input_observation_space, input_action_space, device=None):
+        if not self.lean_connectors:
+            # RLlib's pieces; the learner adds the bootstrap step and the returns.
+            return super().build_learner_connector(
+                input_observation_space, input_action_space, device=device
+            )
+        return LearnerConnectorPipeline(
+            connectors=[FragmentBatch(), NStepReturns(gamma=self.gamma)],
+            input_observation_space=input_observation_space,
+            input_action_space=input_action_space,
+        )
+
+    @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         return module_spec(MultiTaskModelConfig(tasks=self.task_set.names))
 
@@ -166,6 +214,13 @@ class A2CConfig(AlgorithmConfig):
     def fragment_timesteps(self) -> int:
         """Env steps one runner samples per update: t_max x envs per runner."""
         return self.rollout_fragment_length * self.num_envs_per_env_runner
+
+
+def _single_spaces(env, spaces) -> tuple:
+    """(observation, action) space of one sub-env, from the env or the runner's spaces."""
+    if env is not None:
+        return env.single_observation_space, env.single_action_space
+    return spaces[INPUT_ENV_SINGLE_SPACES]
 
 
 class A2C(Algorithm):

@@ -30,12 +30,11 @@ class A2CTorchLearner(TorchLearner):
     @override(TorchLearner)
     def build(self) -> None:
         super().build()
-        if (
-            self._learner_connector is not None
-            and self.config.add_default_connectors_to_learner_pipeline
-        ):
-            # Append the bootstrap state to each t_max-step fragment, then compute
-            # n-step returns from it.
+        rllib_pieces = self.config.add_default_connectors_to_learner_pipeline
+        if self._learner_connector is not None and rllib_pieces and not self.config.lean_connectors:
+            # RLlib's generic pieces: append the bootstrap state to each t_max-step
+            # fragment, then compute n-step returns from it. (The lean pipeline
+            # built by `A2CConfig.build_learner_connector` does both already.)
             self._learner_connector.prepend(AddOneTsToEpisodesAndTruncate())
             self._learner_connector.append(NStepReturns(gamma=self.config.gamma))
 

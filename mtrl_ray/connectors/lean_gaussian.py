@@ -1,0 +1,91 @@
+"""Lean runner connectors for the multi-task Gaussian module: the A2C hot path.
+
+With t_max = 5 an A2C update needs a fresh 5-step fragment from every runner, so
+the runners' per-step cost decides throughput. RLlib's default env-to-module and
+module-to-env pipelines (about ten generic pieces handling any space, agents,
+time ranks and recurrent states) cost several times one MuJoCo step of 16 envs
+(measured: benchmarks/throughput.md). For a 1-D Box observation, a diagonal
+Gaussian and one agent, each pipeline is one piece:
+
+- `BatchTaskObservations`: the envs' latest observations as one tensor, plus
+  the runner's task id (the job of RLlib's defaults + `AddTaskId`).
+- `SampleDiagGaussian`: actions sampled from the module's Gaussian (or its
+  mean when not exploring), their log-probability, and the actions for the env
+  mapped and clipped to the action space exactly as RLlib's
+  `NormalizeAndClipActions` does with `normalize_actions=True`.
+
+The episodes they produce are the same as with RLlib's defaults, so the learner
+pipeline (n-step returns) is unchanged. `A2CConfig.lean_connectors`
+switches them on (default) or off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from ray.rllib.connectors.connector_v2 import ConnectorV2
+from ray.rllib.core.columns import Columns
+from ray.rllib.utils.annotations import override
+
+from mtrl_ray.columns import TASK_ID
+from mtrl_ray.connectors.add_task_id import pinned_task_id
+
+
+class BatchTaskObservations(ConnectorV2):
+    """Env-to-module: {OBS: (N, obs_dim) tensor, TASK_ID: (N,) tensor}."""
+
+    def __init__(self, input_observation_space=None, input_action_space=None, *, task_id: int):
+        super().__init__(input_observation_space, input_action_space)
+        self.task_id = task_id
+
+    @override(ConnectorV2)
+    def __call__(self, *, rl_module, batch: dict[str, Any], episodes, **kwargs) -> Any:
+        obs = np.stack([episode.get_observations(-1) for episode in episodes])
+        return {
+            Columns.OBS: torch.from_numpy(obs),
+            TASK_ID: torch.full((len(episodes),), self.task_id, dtype=torch.long),
+        }
+
+
+class SampleDiagGaussian(ConnectorV2):
+    """Module-to-env: sample from N(mean, exp(log_std)^2); map actions to the space."""
+
+    def __init__(self, input_observation_space=None, input_action_space=None):
+        super().__init__(input_observation_space, input_action_space)
+        space = input_action_space
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+            raise ValueError(f"SampleDiagGaussian needs a 1-D Box action space, got {space}")
+        self._low = space.low.astype(np.float32)
+        self._high = space.high.astype(np.float32)
+        # Seeded from numpy's global generator, which RLlib seeds per runner.
+        self._rng = np.random.default_rng(np.random.randint(2**31))
+
+    @override(ConnectorV2)
+    def __call__(self, *, rl_module, batch: dict[str, Any], episodes, explore=None, **kwargs):
+        dist_inputs = batch[Columns.ACTION_DIST_INPUTS].detach().cpu().numpy()
+        mean, log_std = np.split(dist_inputs, 2, axis=-1)
+        if explore:
+            noise = self._rng.standard_normal(mean.shape).astype(np.float32)
+            actions = mean + np.exp(log_std) * noise
+        else:
+            noise = np.zeros_like(mean)
+            actions = mean
+        # log N(a; mean, std) summed over dimensions, as TorchDiagGaussian.logp.
+        logp = (-0.5 * noise**2 - log_std - 0.5 * np.log(2.0 * np.pi)).sum(-1)
+        for_env = np.clip(self._low + (actions + 1.0) * (self._high - self._low) / 2.0,
+                          self._low, self._high)  # fmt: skip
+        return {
+            Columns.ACTIONS: actions,
+            Columns.ACTIONS_FOR_ENV: for_env,
+            Columns.ACTION_LOGP: logp.astype(np.float32),
+            Columns.ACTION_DIST_INPUTS: dist_inputs,
+            TASK_ID: batch[TASK_ID].cpu().numpy(),
+        }
+
+
+def lean_env_to_module(env: gym.vector.VectorEnv | None, spaces=None, device=None) -> list:
+    """`env_to_module_connector` factory (use without RLlib's default pieces)."""
+    return [BatchTaskObservations(task_id=pinned_task_id(env))]
