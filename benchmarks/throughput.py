@@ -97,7 +97,8 @@ def mtrl_ray_a2c(seconds: float, update: str = "cycle") -> tuple[float, dict[str
         .env_runners(num_envs_per_env_runner=NUM_ENVS, rollout_fragment_length=T_MAX)
         .training(updates_per_iteration=50)
     )
-    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # 7 logical CPUs (6 runners + the learner): they share the real cores.
+    ray.init(num_cpus=7, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         algo = config.build_algo()
         try:

@@ -1,16 +1,22 @@
-"""Learner piece turning t_max-step episode fragments into A2C's train batch.
+"""A2C's train batch from t_max-step fragments, built where the fragments are sampled.
 
-It produces, in one vectorized pass per fragment, what RLlib's generic learner
-pieces produce together (`AddOneTsToEpisodesAndTruncate` + the default column
-pieces + `NumpyToTensor`): every fragment gets one extra bootstrap row holding
-its final observation, with `LOSS_MASK` False there, and its last real row
-flagged terminated (episode ended) or truncated (cut by t_max or a time limit),
-so `NStepReturns` bootstraps V(s_T) exactly where RLlib's pieces would. Only
-the columns A2C uses are built: observations, actions, rewards, flags, task ids.
+`Fragment.from_episodes` turns a runner's episode chunks into flat numpy columns in
+one pass per chunk: every chunk gets one extra bootstrap row holding its final
+observation, with `LOSS_MASK` False there, and its last real row flagged
+terminated (episode ended) or truncated (cut by t_max or a time limit), so that
+`NStepReturns` bootstraps V(s_T) exactly where RLlib's generic pieces
+(`AddOneTsToEpisodesAndTruncate` + the default column pieces) would. Only the
+columns A2C uses are kept.
+
+Runners send `Fragment`s instead of episode objects: numpy columns cost a tenth
+of pickled episodes to move, and the conversion runs on the runners in parallel
+instead of serially in the learner. The learner piece `FragmentBatch`
+concatenates them (converting episodes itself if it gets any).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,9 +24,20 @@ import torch
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.columns import Columns
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.annotations import override
 
 from mtrl_ray.columns import TASK_ID
+
+COLUMNS = (
+    Columns.OBS,
+    Columns.ACTIONS,
+    Columns.REWARDS,
+    Columns.TERMINATEDS,
+    Columns.TRUNCATEDS,
+    Columns.LOSS_MASK,
+    TASK_ID,
+)
 
 
 def _with_bootstrap_row(values: np.ndarray) -> np.ndarray:
@@ -28,30 +45,52 @@ def _with_bootstrap_row(values: np.ndarray) -> np.ndarray:
     return np.concatenate([values, values[-1:]], axis=0)
 
 
-class FragmentBatch(ConnectorV2):
-    """Builds {OBS, ACTIONS, REWARDS, TERMINATEDS, TRUNCATEDS, LOSS_MASK, TASK_ID}."""
+@dataclass
+class Fragment:
+    """Episode chunks of one sample call as flat columns (bootstrap rows included).
 
-    @override(ConnectorV2)
-    def __call__(self, *, rl_module, batch: dict[str, Any], episodes, **kwargs) -> Any:
-        columns: dict[str, list[np.ndarray]] = {
-            k: []
-            for k in (Columns.OBS, Columns.ACTIONS, Columns.REWARDS, Columns.TERMINATEDS,
-                      Columns.TRUNCATEDS, Columns.LOSS_MASK, TASK_ID)
-        }  # fmt: skip
+    Attributes:
+        columns: `COLUMNS` -> array with one row per timestep plus one bootstrap row
+            per chunk.
+    """
+
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        """Env steps in the fragment (bootstrap rows excluded)."""
+        return int(self.columns[Columns.LOSS_MASK].sum())
+
+    @classmethod
+    def from_episodes(cls, episodes: list[SingleAgentEpisode]) -> Fragment:
+        """Flattens episode chunks, appending each chunk's bootstrap row."""
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in COLUMNS}
         for episode in episodes:
             n = len(episode)
             last = np.zeros(n + 1, dtype=bool)
             last[n - 1] = True
-            columns[Columns.OBS].append(np.asarray(episode.get_observations(slice(0, n + 1))))
-            columns[Columns.ACTIONS].append(_with_bootstrap_row(np.asarray(episode.get_actions())))
-            columns[Columns.REWARDS].append(np.append(episode.get_rewards(), 0.0))
-            columns[Columns.TERMINATEDS].append(last & episode.is_terminated)
-            columns[Columns.TRUNCATEDS].append(last & (not episode.is_terminated))
-            columns[Columns.LOSS_MASK].append(np.arange(n + 1) < n)
+            parts[Columns.OBS].append(np.asarray(episode.get_observations(slice(0, n + 1))))
+            parts[Columns.ACTIONS].append(_with_bootstrap_row(np.asarray(episode.get_actions())))
+            parts[Columns.REWARDS].append(np.append(episode.get_rewards(), 0.0))
+            parts[Columns.TERMINATEDS].append(last & episode.is_terminated)
+            parts[Columns.TRUNCATEDS].append(last & (not episode.is_terminated))
+            parts[Columns.LOSS_MASK].append(np.arange(n + 1) < n)
             task_ids = np.asarray(episode.get_extra_model_outputs(TASK_ID))
-            columns[TASK_ID].append(_with_bootstrap_row(task_ids))
+            parts[TASK_ID].append(_with_bootstrap_row(task_ids))
+        return cls({key: np.concatenate(arrays) for key, arrays in parts.items()})
+
+
+class FragmentBatch(ConnectorV2):
+    """Learner piece: Fragments (or episodes) -> {OBS, ACTIONS, REWARDS, flags, TASK_ID}."""
+
+    @override(ConnectorV2)
+    def __call__(self, *, rl_module, batch: dict[str, Any], episodes, **kwargs) -> Any:
+        chunks = [e for e in episodes if not isinstance(e, Fragment)]
+        fragments = [e for e in episodes if isinstance(e, Fragment)]
+        if chunks:
+            fragments.append(Fragment.from_episodes(chunks))
         module_batch = {
-            key: torch.from_numpy(np.concatenate(parts)) for key, parts in columns.items()
+            key: torch.from_numpy(np.concatenate([f.columns[key] for f in fragments]))
+            for key in COLUMNS
         }
         module_batch[Columns.REWARDS] = module_batch[Columns.REWARDS].float()
         module_batch[Columns.ACTIONS] = module_batch[Columns.ACTIONS].float()

@@ -9,6 +9,7 @@ from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.utils.annotations import override
 
 from mtrl_ray import metrics
+from mtrl_ray.connectors.fragment_batch import Fragment
 
 
 class PinnedEnvRunner(SingleAgentEnvRunner):
@@ -28,15 +29,18 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         """Task id (= head index) of the pinned task (None on a runner without envs)."""
         return None if self.env is None else int(self.env.unwrapped.get_attr("task_id")[0])
 
-    def sample_fragment(self, *, state: Any = None, num_timesteps: int) -> list:
+    def sample_fragment(self, *, state: Any = None, num_timesteps: int, compact: bool) -> list:
         """Loads new weights (if given) and samples `num_timesteps` env steps.
 
         One remote call per A2C update instead of two (weight sync, then sample):
         with t_max = 5 steps a call costs about as much as the stepping itself.
+        With `compact`, the episode chunks come back as one `Fragment` of numpy
+        columns, which is far cheaper to send than episode objects.
         """
         if state is not None:
             self.set_state(ray.get(state) if isinstance(state, ray.ObjectRef) else state)
-        return self.sample(num_timesteps=num_timesteps)
+        episodes = self.sample(num_timesteps=num_timesteps)
+        return [Fragment.from_episodes(episodes)] if compact else episodes
 
     @override(SingleAgentEnvRunner)
     def _log_episode_metrics(self, length, ret, sec) -> None:

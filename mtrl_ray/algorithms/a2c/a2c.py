@@ -265,7 +265,11 @@ class A2C(Algorithm):
 
     def _sample_fragments(self, weights: Any) -> list:
         """Every runner loads `weights`, then samples t_max steps in each env."""
-        kwargs = {"state": weights, "num_timesteps": self.config.fragment_timesteps}
+        kwargs = {
+            "state": weights,
+            "num_timesteps": self.config.fragment_timesteps,
+            "compact": self.config.lean_connectors,
+        }
         if self.env_runner_group.num_remote_env_runners() == 0:
             return self.env_runner.sample_fragment(**kwargs)
         results = self.env_runner_group.foreach_env_runner(
