@@ -111,14 +111,18 @@ def _mean_return(algo, episodes: int = 20) -> float:
     return float(np.mean([x for rs in returns for x in rs]))
 
 
-@pytest.mark.parametrize("update", ["cycle", "joint"])
-def test_a2c_learns_point_mass(ray_local, update):
+@pytest.mark.parametrize(
+    "update, normalize_rewards", [("cycle", False), ("joint", False), ("cycle", True)]
+)
+def test_a2c_learns_point_mass(ray_local, update, normalize_rewards):
     """Return rises well past random: a broken gradient or return cannot pass."""
     config = (
         A2CConfig()
         .multi_task([POINT_MASS_ID], runners_per_task=1, update=update)
         .env_runners(num_envs_per_env_runner=8, num_cpus_per_env_runner=0.5)
-        .training(updates_per_iteration=100, lr=3e-3, gamma=0.95)
+        .training(
+            updates_per_iteration=100, lr=3e-3, gamma=0.95, normalize_rewards=normalize_rewards
+        )
         .debugging(seed=1)
     )
     algo = config.build_algo()

@@ -28,6 +28,7 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.utils.annotations import override
 
 from mtrl_ray.columns import TASK_ID
+from mtrl_ray.connectors.return_scaler import ReturnScaler
 
 COLUMNS = (
     Columns.OBS,
@@ -61,8 +62,16 @@ class Fragment:
         return int(self.columns[Columns.LOSS_MASK].sum())
 
     @classmethod
-    def from_episodes(cls, episodes: list[SingleAgentEpisode]) -> Fragment:
-        """Flattens episode chunks, appending each chunk's bootstrap row."""
+    def from_episodes(
+        cls, episodes: list[SingleAgentEpisode], reward_scaler: ReturnScaler | None = None
+    ) -> Fragment:
+        """Flattens episode chunks, appending each chunk's bootstrap row.
+
+        Args:
+            episodes: Episode chunks, each episode's chunks in time order.
+            reward_scaler: If given, rewards are normalized with it (the train batch
+                only; the episodes keep the environment's rewards).
+        """
         parts: dict[str, list[np.ndarray]] = {k: [] for k in COLUMNS}
         for episode in episodes:
             n = len(episode)
@@ -70,7 +79,10 @@ class Fragment:
             last[n - 1] = True
             parts[Columns.OBS].append(np.asarray(episode.get_observations(slice(0, n + 1))))
             parts[Columns.ACTIONS].append(_with_bootstrap_row(np.asarray(episode.get_actions())))
-            parts[Columns.REWARDS].append(np.append(episode.get_rewards(), 0.0))
+            rewards = (
+                episode.get_rewards() if reward_scaler is None else reward_scaler.scale(episode)
+            )
+            parts[Columns.REWARDS].append(np.append(rewards, 0.0))
             parts[Columns.TERMINATEDS].append(last & episode.is_terminated)
             parts[Columns.TRUNCATEDS].append(last & (not episode.is_terminated))
             parts[Columns.LOSS_MASK].append(np.arange(n + 1) < n)

@@ -10,6 +10,7 @@ from ray.rllib.utils.annotations import override
 
 from mtrl_ray import metrics
 from mtrl_ray.connectors.fragment_batch import Fragment
+from mtrl_ray.connectors.return_scaler import ReturnScaler
 
 
 class PinnedEnvRunner(SingleAgentEnvRunner):
@@ -40,7 +41,18 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         if state is not None:
             self.set_state(ray.get(state) if isinstance(state, ray.ObjectRef) else state)
         episodes = self.sample(num_timesteps=num_timesteps)
-        return [Fragment.from_episodes(episodes)] if compact else episodes
+        if not compact:
+            return episodes
+        return [Fragment.from_episodes(episodes, reward_scaler=self._reward_scaler)]
+
+    @property
+    def _reward_scaler(self) -> ReturnScaler | None:
+        """This runner's reward normalizer, if `config.normalize_rewards` is on."""
+        if not getattr(self.config, "normalize_rewards", False):
+            return None
+        if getattr(self, "_return_scaler", None) is None:
+            self._return_scaler = ReturnScaler(gamma=self.config.gamma)
+        return self._return_scaler
 
     @override(SingleAgentEnvRunner)
     def _log_episode_metrics(self, length, ret, sec) -> None:

@@ -65,6 +65,7 @@ class A2CConfig(AlgorithmConfig):
         self.multi_task_update = "cycle"
         self.updates_per_iteration = 50
         self.lean_connectors = True
+        self.normalize_rewards = False
         # k pinned runners per task, one central learner in the driver process.
         self.runners_per_task = 1
         self.num_env_runners = 1
@@ -117,6 +118,7 @@ class A2CConfig(AlgorithmConfig):
         multi_task_update: str = NotProvided,
         updates_per_iteration: int = NotProvided,
         lean_connectors: bool = NotProvided,
+        normalize_rewards: bool = NotProvided,
         **kwargs: Any,
     ) -> Self:
         """Sets A2C's training knobs (plus all of `AlgorithmConfig.training`).
@@ -132,6 +134,9 @@ class A2CConfig(AlgorithmConfig):
                 `mtrl_ray.connectors` (`lean_gaussian`, `fragment_batch`) instead of
                 RLlib's generic pipelines: the same episodes and train batches at a
                 fraction of the per-step cost.
+            normalize_rewards: Divide rewards by the running std of the discounted
+                return, per runner (= per task), clipped to +-10, as the paper's
+                code (VecNormalize) did. Needs `lean_connectors`.
         """
         super().training(**kwargs)
         for name, value in (
@@ -142,6 +147,7 @@ class A2CConfig(AlgorithmConfig):
             ("multi_task_update", multi_task_update),
             ("updates_per_iteration", updates_per_iteration),
             ("lean_connectors", lean_connectors),
+            ("normalize_rewards", normalize_rewards),
         ):
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -162,6 +168,8 @@ class A2CConfig(AlgorithmConfig):
                 f"num_env_runners={runners} must be a positive multiple of the "
                 f"number of tasks ({n}): every runner is pinned to one task"
             )
+        if self.normalize_rewards and not self.lean_connectors:
+            self._value_error("normalize_rewards needs lean_connectors=True")
         if self.updates_per_iteration < 1:
             self._value_error("updates_per_iteration must be >= 1")
 
