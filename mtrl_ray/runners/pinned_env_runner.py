@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import ray
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.utils.annotations import override
 
-from mtrl_ray import metrics
+from mtrl_ray import metrics, monitoring
 from mtrl_ray.connectors.fragment_batch import Fragment
 from mtrl_ray.connectors.return_scaler import ReturnScaler
 
@@ -40,7 +41,9 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         """
         if state is not None:
             self.set_state(ray.get(state) if isinstance(state, ray.ObjectRef) else state)
+        start = time.perf_counter()
         episodes = self.sample(num_timesteps=num_timesteps)
+        self._export_throughput(num_timesteps, time.perf_counter() - start)
         if not compact:
             return episodes
         return [Fragment.from_episodes(episodes, reward_scaler=self._reward_scaler)]
@@ -54,9 +57,19 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
             self._return_scaler = ReturnScaler(gamma=self.config.gamma)
         return self._return_scaler
 
+    def _export_throughput(self, steps: int, seconds: float) -> None:
+        if self.task_name is None:
+            return
+        _, env_steps, steps_per_second = monitoring.runner_metrics()
+        tags = {monitoring.TASK_TAG: self.task_name}
+        env_steps.inc(steps, tags=tags)
+        steps_per_second.set(steps / max(seconds, 1e-9), tags=tags)
+
     @override(SingleAgentEnvRunner)
     def _log_episode_metrics(self, length, ret, sec) -> None:
         super()._log_episode_metrics(length, ret, sec)
+        episode_return = monitoring.runner_metrics()[0]
+        episode_return.set(float(ret), tags={monitoring.TASK_TAG: self.task_name})
         # Keyed by task so that aggregation merges runners of the same task only.
         key = (metrics.PER_TASK, self.task_name)
         window = self.config.metrics_num_episodes_for_smoothing

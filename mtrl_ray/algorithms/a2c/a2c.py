@@ -10,6 +10,7 @@ many 5-step updates instead of once per update.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ray.rllib.algorithms.algorithm import Algorithm
@@ -36,6 +37,7 @@ from mtrl_ray.connectors import NStepReturns, task_id_connector
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian, lean_env_to_module
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig, module_spec
+from mtrl_ray.monitoring import learner_update_seconds
 from mtrl_ray.runners import PinnedEnvRunner
 from mtrl_ray.tasks import PINNED_ENV, TaskSet
 
@@ -246,11 +248,13 @@ class A2C(Algorithm):
                 weights = self._current_weights()
             with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
                 episodes = self._sample_fragments(weights)
+            start = time.perf_counter()
             with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
                 learner_results = self.learner_group.update(
                     episodes=episodes,
                     timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self._env_steps_lifetime()},
                 )
+            learner_update_seconds().set(time.perf_counter() - start)
             self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
         # Runner metrics (returns, step counts) once per iteration: they are cheap
         # to accumulate on the runners but costly to fetch.
