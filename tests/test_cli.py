@@ -171,3 +171,19 @@ def test_yaml_and_python_tuned_examples_agree():
             "grad_clip",
         ):
             assert getattr(py.config, key) == getattr(yml.config, key), (stem, key)
+
+
+def test_yaml_tuned_example_trains(ray_local, tmp_path, capsys):
+    yaml_example = EXAMPLE.parent / "halfcheetah_scratch.yaml"
+    argv = [
+        "train", "file", str(yaml_example), "--tasks", "HalfCheetahBigLeg-v0",
+        "--envs-per-runner", "2", "--updates-per-iteration", "5", "--stop-timesteps", "100",
+        "--storage-path", str(tmp_path), "--name", "yaml",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    assert "BigLeg=" in capsys.readouterr().out
+    final = results(tmp_path / "yaml")[-1]
+    assert final["env_runners/per_task/HalfCheetahBigLeg-v0/num_env_steps_sampled_lifetime"] == 100
+    assert read_checkpoint(next((tmp_path / "yaml" / "checkpoints").iterdir())).tasks == (
+        "HalfCheetahBigLeg-v0",
+    )
