@@ -16,7 +16,11 @@ from mtrl_ray.checkpoints import CheckpointError
 from mtrl_ray.envs import UnknownVariantError
 
 #: Errors that are the user's input, reported in one line with exit code 2.
-USER_ERRORS: tuple[type[Exception], ...] = (CheckpointError, UnknownVariantError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    CheckpointError,
+    UnknownVariantError,
+    FileNotFoundError,
+)
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,12 +59,20 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
 
 
+def _report_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="learning curves (PNG) and evaluation tables from runs")
+    p.add_argument("runs", type=Path, nargs="+", help="run folders written by `rllib train`")
+    p.add_argument("--out", type=Path, default=Path("report"), help="output folder")
+    p.add_argument("--paper", action="store_true", help="put the paper's Table 2 beside ours")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `rllib` argument parser."""
     parser = argparse.ArgumentParser(prog="rllib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _evaluate_parser(sub)
+    _report_parser(sub)
     return parser
 
 
@@ -156,6 +168,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """`rllib report RUN...`."""
+    from mtrl_ray.report import report
+
+    for path in report(args.runs, args.out, paper=args.paper):
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rllib` console script."""
     # The learner and every runner are small MLPs: one torch thread each leaves the
@@ -165,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     from mtrl_ray.tuned_example import TunedExampleError
 
     args = build_parser().parse_args(argv)
-    handlers = {"train": cmd_train, "evaluate": cmd_evaluate}
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "report": cmd_report}
     try:
         return handlers[args.command](args)
     except (*USER_ERRORS, TunedExampleError) as e:

@@ -1,0 +1,137 @@
+"""`rllib report`: learning curves (PNG) and evaluation tables (Markdown) from runs.
+
+A run folder is what `rllib train` writes (`result.json`, `checkpoints/`). Runs
+whose names differ only by a `_seed<N>` suffix are one method: their curves are
+averaged (shaded min..max), their evaluations listed side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from mtrl_ray import metrics
+
+#: The paper's Table 2 (6 tasks; frames per task), mean ± std over 20 rollouts.
+PAPER_TABLE2 = {
+    "scratch (3M)": {
+        "HalfCheetahSmallFoot-v0": (1326.30, 21.15),
+        "HalfCheetahBigFoot-v0": (37.80, 441.49),
+        "HalfCheetahSmallLeg-v0": (1420.77, 21.66),
+        "HalfCheetahSmallThigh-v0": (1444.21, 24.75),
+        "HalfCheetahSmallTorso-v0": (2116.10, 29.24),
+        "HalfCheetahBigTorso-v0": (1312.50, 24.75),
+    },
+    "distillation multi-task (1M)": {
+        "HalfCheetahSmallFoot-v0": (1348.30, 16.65),
+        "HalfCheetahBigFoot-v0": (-63.07, 0.93),
+        "HalfCheetahSmallLeg-v0": (1413.55, 17.73),
+        "HalfCheetahSmallThigh-v0": (838.35, 960.78),
+        "HalfCheetahSmallTorso-v0": (2116.94, 38.00),
+        "HalfCheetahBigTorso-v0": (1323.61, 29.64),
+    },
+    "vanilla multi-task (1M)": {
+        "HalfCheetahSmallFoot-v0": (1480.89, 30.92),
+        "HalfCheetahBigFoot-v0": (2188.11, 21.28),
+        "HalfCheetahSmallLeg-v0": (1525.09, 25.15),
+        "HalfCheetahSmallThigh-v0": (1874.04, 14.02),
+        "HalfCheetahSmallTorso-v0": (2276.11, 46.14),
+        "HalfCheetahBigTorso-v0": (1428.97, 7.06),
+    },
+}
+
+_PREFIX = f"env_runners/{metrics.PER_TASK}/"
+
+
+def method_name(run_dir: Path) -> str:
+    """A run's method: its folder name without a `_seed<N>` suffix."""
+    return re.sub(r"_seed\d+$", "", run_dir.name)
+
+
+def learning_curves(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per task: (env steps of that task, mean episode return), where one was reported."""
+    points: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for line in (run_dir / "result.json").read_text().splitlines():
+        row = json.loads(line)
+        for key, value in row.items():
+            if not (key.startswith(_PREFIX) and key.endswith("/" + metrics.EPISODE_RETURN_MEAN)):
+                continue
+            task = key[len(_PREFIX) : -len(metrics.EPISODE_RETURN_MEAN) - 1]
+            steps = row.get(f"{_PREFIX}{task}/{metrics.NUM_ENV_STEPS}")
+            if value is not None and steps is not None and not math.isnan(value):
+                points[task].append((steps, value))
+    return {
+        t: (np.array([s for s, _ in p]), np.array([r for _, r in p])) for t, p in points.items()
+    }
+
+
+def plot_curves(runs: list[Path], out_dir: Path) -> list[Path]:
+    """One PNG per task: return vs that task's env steps, a line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for run in runs:
+        by_method[method_name(run)].append(learning_curves(run))
+    tasks = sorted({t for curves in by_method.values() for c in curves for t in c})
+    written = []
+    for task in tasks:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method, seeds in sorted(by_method.items()):
+            seeds = [c[task] for c in seeds if task in c]
+            if not seeds:
+                continue
+            grid = np.linspace(0, min(s[-1] for s, _ in seeds), 200)
+            ys = np.array([np.interp(grid, s, r) for s, r in seeds])
+            ax.plot(grid, ys.mean(0), label=f"{method} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
+            if len(seeds) > 1:
+                ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.25)
+        ax.set(title=task, xlabel=f"env steps of {task}", ylabel="mean episode return")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"curve_{task}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def evaluation_table(runs: list[Path], paper: bool) -> str:
+    """Markdown table: task x method (mean ± std), from the runs' evaluation.json files."""
+    columns: dict[str, dict[str, str]] = defaultdict(dict)
+    for run in runs:
+        for path in sorted(run.rglob("evaluation.json")):
+            for r in json.loads(path.read_text())["results"]:
+                columns[method_name(run)][r["task"]] = f"{r['mean']:.2f} ± {r['std']:.2f}"
+    if paper:
+        for name, cells in PAPER_TABLE2.items():
+            columns[f"paper: {name}"] = {t: f"{m:.2f} ± {s:.2f}" for t, (m, s) in cells.items()}
+    tasks = [
+        t for t in PAPER_TABLE2["vanilla multi-task (1M)"] if any(t in c for c in columns.values())
+    ]
+    tasks += sorted({t for c in columns.values() for t in c} - set(tasks))
+    names = list(columns)
+    lines = ["| environment | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+    for task in tasks:
+        lines.append(f"| {task} | " + " | ".join(columns[n].get(task, "") for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report(runs: list[Path], out_dir: Path, paper: bool = False) -> list[Path]:
+    """Writes the curves and `table.md` into `out_dir`; returns the files written."""
+    missing = [r for r in runs if not (r / "result.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"not a run folder (no result.json): {missing[0]}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = plot_curves(runs, out_dir)
+    table = out_dir / "table.md"
+    table.write_text(evaluation_table(runs, paper))
+    return [*written, table]

@@ -1,0 +1,53 @@
+"""`rllib report`: curves per task (seeds grouped), tables with the paper's numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mtrl_ray.cli import main
+from mtrl_ray.report import learning_curves
+
+TASK = "HalfCheetahSmallFoot-v0"
+KEY = f"env_runners/per_task/{TASK}"
+
+
+def write_run(root: Path, name: str, returns: list[float | None], evaluation: tuple | None) -> Path:
+    run = root / name
+    run.mkdir(parents=True)
+    rows = [
+        {f"{KEY}/num_env_steps_sampled_lifetime": 1000 * (i + 1), f"{KEY}/episode_return_mean": r}
+        for i, r in enumerate(returns)
+    ]
+    (run / "result.json").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    if evaluation:
+        ckpt = run / "checkpoints" / "checkpoint_000003"
+        ckpt.mkdir(parents=True)
+        mean, std = evaluation
+        results = [{"task": TASK, "head": TASK, "episodes": 20, "mean": mean, "std": std}]
+        (ckpt / "evaluation.json").write_text(json.dumps({"results": results}))
+    return run
+
+
+def test_report_curves_and_table(tmp_path, capsys):
+    a = write_run(tmp_path, "vanilla_seed0", [None, 10.0, 30.0], (1500.0, 20.0))
+    b = write_run(tmp_path, "vanilla_seed1", [5.0, float("nan"), 50.0], None)
+    steps, returns = learning_curves(a)[TASK]
+    assert steps.tolist() == [2000, 3000] and returns.tolist() == [10.0, 30.0]  # gaps skipped
+
+    out = tmp_path / "report"
+    assert main(["report", str(a), str(b), "--out", str(out), "--paper"]) == 0
+    png = out / f"curve_{TASK}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    table = (out / "table.md").read_text().splitlines()
+    assert table[0] == (
+        "| environment | vanilla | paper: scratch (3M) | paper: distillation multi-task (1M) "
+        "| paper: vanilla multi-task (1M) |"
+    )
+    row = next(line for line in table if line.startswith(f"| {TASK} "))
+    assert "| 1500.00 ± 20.00 |" in row and "| 1480.89 ± 30.92 |" in row
+
+
+def test_report_of_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
