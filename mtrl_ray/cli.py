@@ -55,6 +55,12 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=20, help="episodes per task (default 20)")
     p.add_argument("--deterministic", action="store_true", help="act with the mean action")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--head", help="act with this task's head on every --tasks variant")
+    p.add_argument(
+        "--transfer",
+        action="store_true",
+        help="every head on every --tasks variant (default: all ten): a transfer matrix",
+    )
     p.add_argument("--out", type=Path, help="output folder (default: the checkpoint folder)")
     p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
 
@@ -153,18 +159,36 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """`rllib evaluate CHECKPOINT`."""
+    from mtrl_ray import evaluation
     from mtrl_ray.checkpoints import read_checkpoint
-    from mtrl_ray.evaluation import chosen_tasks, evaluate_checkpoint, format_table, write_results
+    from mtrl_ray.envs import VARIANTS
+    from mtrl_ray.tasks.task_set import canonical_task_name
 
     info = read_checkpoint(args.checkpoint)  # fail fast, before Ray starts
-    tasks = args.tasks.split(",") if args.tasks else None
-    chosen_tasks(info, tasks)
-    _init_ray(args.ray_address, cpus_wanted=len(info.tasks) + 1)  # one runner per task
-    results = evaluate_checkpoint(info.path, tasks, args.episodes, args.deterministic, args.seed)
-    print(format_table(results, title=f"{info.path.name}: {args.episodes} episodes per task"))
+    tasks = [canonical_task_name(t) for t in args.tasks.split(",")] if args.tasks else None
+    if args.head is not None:
+        evaluation.chosen_tasks(info, [args.head])
+    elif not args.transfer:
+        evaluation.chosen_tasks(info, tasks)
     out = args.out or info.path
-    json_path, md_path = write_results(results, out, info.path, args.deterministic)
-    print(f"wrote {json_path} and {md_path}")
+    if args.transfer:
+        variants = tasks or list(VARIANTS)
+        _init_ray(args.ray_address, cpus_wanted=len(variants) + 1)
+        results = evaluation.transfer_matrix(info.path, variants, args.episodes, args.seed)
+        text = evaluation.format_matrix(results, title=f"{info.path.name}: head x environment")
+        paths = evaluation.write_results(results, out, info.path, False, stem="transfer", text=text)
+    else:
+        runners = len(tasks or info.tasks)
+        _init_ray(args.ray_address, cpus_wanted=runners + 1)  # one runner per task
+        results = evaluation.evaluate_checkpoint(
+            info.path, tasks, args.episodes, args.deterministic, args.seed, head=args.head
+        )
+        text = evaluation.format_table(
+            results, f"{info.path.name}: {args.episodes} episodes per task"
+        )
+        paths = evaluation.write_results(results, out, info.path, args.deterministic, text=text)
+    print(text)
+    print(f"wrote {paths[0]} and {paths[1]}")
     return 0
 
 

@@ -56,24 +56,39 @@ def chosen_tasks(info: CheckpointInfo, tasks: list[str] | None) -> list[str]:
 
 
 def make_evaluation_runners(
-    info: CheckpointInfo, episodes: int, deterministic: bool = False, seed: int = 0
+    info: CheckpointInfo,
+    episodes: int,
+    deterministic: bool = False,
+    seed: int = 0,
+    head: str | None = None,
+    variants: list[str] | None = None,
 ) -> EnvRunnerGroup:
-    """One evaluation runner per task of the checkpoint, loaded with its module.
+    """Evaluation runners loaded with the checkpoint's module.
 
-    Runners are pinned by worker index as in training, with `episodes` envs each so
-    that every episode runs in parallel. The module's per-task normalization
-    statistics come with its state and stay frozen: only a learner updates them.
+    By default one runner per task of the checkpoint, pinned by worker index as in
+    training; with `head` and `variants`, one runner per variant, all acting with
+    that head (zero-shot transfer). Each has `episodes` envs, so every episode runs
+    in parallel. The module's per-task normalization statistics come with its state
+    and stay frozen: only a learner updates them.
     """
     from mtrl_ray.algorithms.a2c import A2CConfig
 
     state = RLModule.from_checkpoint(str(info.module_path)).get_state(inference_only=True)
+    env_config = {"tasks": list(info.tasks)}
+    if head is not None:
+        env_config.update(head=head, variants=list(variants))
+    num_runners = len(variants) if head is not None else len(info.tasks)
     config = (
         A2CConfig()
         .multi_task(list(info.tasks), runners_per_task=1)
         .rl_module(model_config=info.model_config)
         .evaluation(
-            evaluation_num_env_runners=len(info.tasks),
-            evaluation_config={"num_envs_per_env_runner": episodes, "explore": not deterministic},
+            evaluation_num_env_runners=num_runners,
+            evaluation_config={
+                "num_envs_per_env_runner": episodes,
+                "explore": not deterministic,
+                "env_config": env_config,
+            },
         )
         .debugging(seed=seed)
     )
@@ -88,19 +103,30 @@ def evaluate_checkpoint(
     episodes: int = 20,
     deterministic: bool = False,
     seed: int = 0,
+    head: str | None = None,
 ) -> list[TaskResult]:
     """Runs `episodes` episodes per chosen task with the checkpoint's policy.
 
     Args:
         path: Checkpoint directory (from `rllib train`).
-        tasks: Tasks to evaluate (default: all of the checkpoint's).
+        tasks: Environments to evaluate (default: all of the checkpoint's tasks).
+            Without `head`, each must have a head in the checkpoint.
         episodes: Complete episodes per task.
         deterministic: Act with the Gaussian mean instead of sampling (the paper sampled).
         seed: Base seed of the evaluation envs.
+        head: Act with this task's head (and its normalization statistics) on every
+            environment in `tasks`: zero-shot transfer.
     """
+    from mtrl_ray.tasks.task_set import canonical_task_name
+
     info = read_checkpoint(path)
-    chosen = chosen_tasks(info, tasks)
-    group = make_evaluation_runners(info, episodes, deterministic, seed)
+    if head is None:
+        chosen = chosen_tasks(info, tasks)
+        group = make_evaluation_runners(info, episodes, deterministic, seed)
+    else:
+        head = chosen_tasks(info, [head])[0]
+        chosen = [canonical_task_name(t) for t in (tasks or info.tasks)]
+        group = make_evaluation_runners(info, episodes, deterministic, seed, head, chosen)
     try:
         names = group.foreach_env_runner(lambda r: r.task_name, local_env_runner=False)
         wanted = [i + 1 for i, name in enumerate(names) if name in chosen]
@@ -119,9 +145,37 @@ def evaluate_checkpoint(
     for name in chosen:
         rets = np.asarray(by_task[name])
         results.append(
-            TaskResult(name, name, len(rets), float(rets.mean()), float(rets.std()), tuple(rets))
+            TaskResult(
+                name, head or name, len(rets), float(rets.mean()), float(rets.std()), tuple(rets)
+            )
         )
     return results
+
+
+def transfer_matrix(
+    path: str | Path, variants: list[str], episodes: int = 20, seed: int = 0
+) -> list[TaskResult]:
+    """Every head of the checkpoint on every variant in `variants`."""
+    info = read_checkpoint(path)
+    return [
+        result
+        for head in info.tasks
+        for result in evaluate_checkpoint(path, variants, episodes, seed=seed, head=head)
+    ]
+
+
+def format_matrix(results: list[TaskResult], title: str = "") -> str:
+    """A Markdown head x environment table of mean ± std returns."""
+    heads = list(dict.fromkeys(r.head for r in results))
+    envs = list(dict.fromkeys(r.task for r in results))
+    cell = {(r.head, r.task): f"{r.mean:.1f} ± {r.std:.1f}" for r in results}
+    lines = [f"### {title}", ""] if title else []
+    lines += [
+        "| head \\ environment | " + " | ".join(envs) + " |",
+        "| --- |" + " ---: |" * len(envs),
+    ]
+    lines += [f"| {h} | " + " | ".join(cell.get((h, e), "") for e in envs) + " |" for h in heads]
+    return "\n".join(lines) + "\n"
 
 
 def format_table(results: list[TaskResult], title: str = "") -> str:
@@ -134,16 +188,21 @@ def format_table(results: list[TaskResult], title: str = "") -> str:
 
 
 def write_results(
-    results: list[TaskResult], out_dir: Path, checkpoint: Path, deterministic: bool
+    results: list[TaskResult],
+    out_dir: Path,
+    checkpoint: Path,
+    deterministic: bool,
+    stem: str = "evaluation",
+    text: str | None = None,
 ) -> tuple[Path, Path]:
-    """Writes `evaluation.json` and `evaluation.md` into `out_dir`; returns both paths."""
+    """Writes `<stem>.json` and `<stem>.md` into `out_dir`; returns both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out_dir / "evaluation.json", out_dir / "evaluation.md"
+    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     payload = {
         "checkpoint": str(checkpoint),
         "deterministic": deterministic,
         "results": [asdict(r) for r in results],
     }
     json_path.write_text(json.dumps(payload, indent=2))
-    md_path.write_text(format_table(results, title=f"Evaluation of {checkpoint}"))
+    md_path.write_text(text or format_table(results, title=f"Evaluation of {checkpoint}"))
     return json_path, md_path

@@ -78,6 +78,35 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
         assert r["std"] == pytest.approx(np.std(r["returns"]))
     assert (tmp_path / "ev" / "evaluation.md").read_text().count("HalfCheetah") >= 4
 
+    # Zero-shot transfer: the SmallFoot head on the held-out BigLeg variant.
+    group = make_evaluation_runners(last, 1, head=TASKS[0], variants=["HalfCheetahBigLeg-v0"])
+    try:
+        inside = group.foreach_env_runner(
+            lambda r: (
+                r.task_name,
+                r.task_id,
+                float(r.env.unwrapped.envs[0].unwrapped.model.geom("fshin").size[0]),
+            ),
+            local_env_runner=False,
+        )
+    finally:
+        group.stop()
+    assert inside == [("HalfCheetahBigLeg-v0", 0, pytest.approx(0.046 * 1.25))]
+    argv = ["evaluate", str(last.path), "--head", TASKS[0], "--tasks", "HalfCheetahBigLeg-v0"]
+    assert main([*argv, "--episodes", "1", "--out", str(tmp_path / "tr")]) == 0
+    transfer = json.loads((tmp_path / "tr" / "evaluation.json").read_text())["results"]
+    assert [(r["task"], r["head"]) for r in transfer] == [("HalfCheetahBigLeg-v0", TASKS[0])]
+    assert f"| HalfCheetahBigLeg-v0 | {TASKS[0]} | 1 |" in capsys.readouterr().out
+
+    # The head x environment matrix.
+    matrix = ["evaluate", str(last.path), "--transfer", "--tasks", "HalfCheetahBigLeg-v0"]
+    assert main([*matrix, "--episodes", "1", "--out", str(tmp_path / "tm")]) == 0
+    cells = json.loads((tmp_path / "tm" / "transfer.json").read_text())["results"]
+    assert [(r["head"], r["task"]) for r in cells] == [(t, "HalfCheetahBigLeg-v0") for t in TASKS]
+    rows = (tmp_path / "tm" / "transfer.md").read_text().splitlines()
+    assert rows[2].startswith("| head \\ environment | HalfCheetahBigLeg-v0 |")
+    assert [r.split(" | ")[0] for r in rows[4:]] == [f"| {t}" for t in TASKS]
+
     # Resume: step counts continue from the checkpoint.
     assert main(train_args(tmp_path, "resumed", 800, "--restore", str(last.path))) == 0
     resumed = results(tmp_path / "resumed")

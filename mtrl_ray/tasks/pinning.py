@@ -9,7 +9,7 @@ from ray.rllib.env.env_context import EnvContext
 from ray.tune.registry import register_env
 
 from mtrl_ray.envs import make_env
-from mtrl_ray.tasks.task_set import TaskSet
+from mtrl_ray.tasks.task_set import TaskSet, canonical_task_name
 
 #: Name under which `make_pinned_env` is registered with RLlib (`config.environment`).
 PINNED_ENV = "mtrl_ray/pinned"
@@ -32,17 +32,20 @@ class TaskIdWrapper(gym.Wrapper):
 def make_pinned_env(env_ctx: EnvContext | dict[str, Any]) -> gym.Env:
     """Creates the env of the task this runner is pinned to.
 
-    `env_config` keys: `tasks` (list of task names, required), `env_kwargs` (dict
-    passed to the env constructor, optional). Pinning uses the runner's
-    `worker_index` (see `TaskSet.task_for_worker`); an explicit `task` key
-    overrides it (used by evaluation of one chosen task).
+    `env_config` keys: `tasks` (task names in head order, required), `env_kwargs`
+    (passed to the env constructor). Pinning uses the runner's `worker_index` (see
+    `TaskSet.task_for_worker`). For transfer evaluation, `head` (a task name) and
+    `variants` (env ids) pin runner i to variant i - 1 acting with that head.
     """
     task_set = TaskSet.of(env_ctx["tasks"])
-    if env_ctx.get("task") is not None:
-        task_id = task_set.task_id(env_ctx["task"])
+    worker_index = getattr(env_ctx, "worker_index", 0)
+    if env_ctx.get("variants"):
+        variants = list(env_ctx["variants"])
+        name = canonical_task_name(variants[max(worker_index - 1, 0) % len(variants)])
+        task_id = task_set.task_id(env_ctx["head"])
     else:
-        task_id = task_set.task_for_worker(getattr(env_ctx, "worker_index", 0))
-    name = task_set.names[task_id]
+        task_id = task_set.task_for_worker(worker_index)
+        name = task_set.names[task_id]
     env = make_env(name, **dict(env_ctx.get("env_kwargs") or {}))
     return TaskIdWrapper(env, task_id, name)
 
