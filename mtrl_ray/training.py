@@ -109,27 +109,43 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 class ResultWriter:
-    """Appends each iteration's result to `result.json` (JSON lines) and `progress.csv`."""
+    """Appends each iteration's result to `result.json` (JSON lines) and `progress.csv`.
+
+    Keys can appear late (a task's return only once its first episode ends), so
+    when a result brings new keys the CSV is rewritten with the wider header.
+    """
 
     def __init__(self, run_dir: Path):
         self.json_path = run_dir / "result.json"
         self.csv_path = run_dir / "progress.csv"
-        self._fields: list[str] | None = None
 
     def write(self, result: dict[str, Any]) -> None:
         """Appends one result."""
         flat = _flatten(result)
         with self.json_path.open("a") as f:
             f.write(json.dumps(flat) + "\n")
-        if self._fields is None:
-            self._fields = sorted(flat)
-            new = not self.csv_path.exists()
+        rows, fields = self._read_csv()
+        if set(flat) - set(fields):
+            fields = fields + sorted(set(flat) - set(fields))
+            self._write_csv(fields, [*rows, flat])
+        else:
             with self.csv_path.open("a", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore")
-                if new:
-                    writer.writeheader()
-        with self.csv_path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self._fields, extrasaction="ignore").writerow(flat)
+                csv.DictWriter(f, fieldnames=fields).writerow(flat)
+
+    def _read_csv(self) -> tuple[list[dict[str, str]], list[str]]:
+        if not self.csv_path.exists():
+            return [], []
+        with self.csv_path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader), list(reader.fieldnames or [])
+
+    def _write_csv(self, fields: list[str], rows: list[dict[str, Any]]) -> None:
+        tmp = self.csv_path.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(self.csv_path)  # never a half-written progress.csv
 
 
 def should_stop(result: dict[str, Any], stop: dict[str, float]) -> bool:

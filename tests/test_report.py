@@ -51,3 +51,19 @@ def test_report_curves_and_table(tmp_path, capsys):
 def test_report_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_progress_csv_widens_when_keys_appear_late(tmp_path):
+    import csv
+
+    from mtrl_ray.training import ResultWriter
+
+    writer = ResultWriter(tmp_path)
+    writer.write({"training_iteration": 1, "env_runners": {"steps": 10}})
+    writer.write({"training_iteration": 2, "env_runners": {"steps": 20, "return": 5.0}})
+    writer.write({"training_iteration": 3, "env_runners": {"steps": 30, "return": 7.0}})
+    with (tmp_path / "progress.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["env_runners/return"] for r in rows] == ["", "5.0", "7.0"]
+    assert [r["env_runners/steps"] for r in rows] == ["10", "20", "30"]
+    assert len((tmp_path / "result.json").read_text().splitlines()) == 3
