@@ -7,6 +7,7 @@ rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic]
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -37,6 +38,10 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--update", choices=["cycle", "joint"], help="multi-task update mode")
     p.add_argument("--updates-per-iteration", type=int, help="A2C updates per RLlib iteration")
     p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument(
+        "--config",
+        help='JSON of algorithm config keys, e.g. \'{"normalize_rewards": true, "lr": 0.001}\'',
+    )
     p.add_argument(
         "--storage-path", type=Path, default=Path("runs"), help="results root (default: ./runs)"
     )
@@ -99,10 +104,23 @@ def _apply_overrides(example, args: argparse.Namespace) -> None:
         config.training(updates_per_iteration=args.updates_per_iteration)
     if args.seed is not None:
         config.debugging(seed=args.seed)
+    if args.config is not None:
+        config.update_from_dict(_json_object(args.config))
     if args.stop_timesteps is not None:
         example.stop = {"num_env_steps_sampled_lifetime": args.stop_timesteps}
     if args.stop_iters is not None:
         example.stop = {**example.stop, "training_iteration": args.stop_iters}
+
+
+def _json_object(text: str) -> dict:
+    """Parses `--config`; a ValueError says what is wrong."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--config is not valid JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise ValueError("--config must be a JSON object")
+    return value
 
 
 def _init_ray(address: str | None, cpus_wanted: float = 0.0) -> None:

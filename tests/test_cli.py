@@ -132,6 +132,8 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
         (["--tasks", "HalfCheetahHugeFoot-v0"], "unknown task 'HalfCheetahHugeFoot-v0'"),
         (["--envs-per-runner", "0"], "--envs-per-runner must be >= 1"),
         (["--restore", "/no/such/checkpoint"], "checkpoint not found"),
+        (["--config", "{normalize_rewards: true"], "--config is not valid JSON"),
+        (["--config", '{"multi_task_update": "sideways"}'], "multi_task_update must be one of"),
     ],
 )
 def test_bad_train_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
@@ -200,6 +202,18 @@ def test_yaml_and_python_tuned_examples_agree():
             "grad_clip",
         ):
             assert getattr(py.config, key) == getattr(yml.config, key), (stem, key)
+
+
+def test_config_override(tmp_path):
+    from mtrl_ray.cli import _apply_overrides, build_parser
+    from mtrl_ray.tuned_example import load_tuned_example
+
+    example = load_tuned_example(EXAMPLE)
+    args = build_parser().parse_args(
+        ["train", "file", str(EXAMPLE), "--config", '{"normalize_rewards": true, "lr": 0.001}']
+    )
+    _apply_overrides(example, args)
+    assert example.config.normalize_rewards is True and example.config.lr == 0.001
 
 
 def test_yaml_tuned_example_trains(ray_local, tmp_path, capsys):
