@@ -95,7 +95,7 @@ def plot_curves(runs: list[Path], out_dir: Path) -> list[Path]:
                 ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.25)
         ax.set(title=task, xlabel=f"env steps of {task}", ylabel="mean episode return")
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
         fig.tight_layout()
         path = out_dir / f"curve_{task}.png"
         fig.savefig(path, dpi=100)
