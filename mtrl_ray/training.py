@@ -15,8 +15,6 @@ from mtrl_ray import metrics
 from mtrl_ray.checkpoints import check_same_tasks, read_checkpoint, write_manifest
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
 
-DEFAULT_STOP_KEY = NUM_ENV_STEPS_SAMPLED_LIFETIME
-
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -118,19 +116,22 @@ class ResultWriter:
     def __init__(self, run_dir: Path):
         self.json_path = run_dir / "result.json"
         self.csv_path = run_dir / "progress.csv"
+        # The CSV header; read back once from an existing file (a resumed run).
+        self._fields: list[str] = self._read_csv()[1]
 
     def write(self, result: dict[str, Any]) -> None:
         """Appends one result."""
         flat = _flatten(result)
         with self.json_path.open("a") as f:
             f.write(json.dumps(flat) + "\n")
-        rows, fields = self._read_csv()
-        if set(flat) - set(fields):
-            fields = fields + sorted(set(flat) - set(fields))
-            self._write_csv(fields, [*rows, flat])
+        new = sorted(set(flat) - set(self._fields))
+        if new:
+            # Only here is the file read back: to rewrite it under the wider header.
+            self._fields = self._fields + new
+            self._write_csv(self._fields, [*self._read_csv()[0], flat])
         else:
             with self.csv_path.open("a", newline="") as f:
-                csv.DictWriter(f, fieldnames=fields).writerow(flat)
+                csv.DictWriter(f, fieldnames=self._fields).writerow(flat)
 
     def _read_csv(self) -> tuple[list[dict[str, str]], list[str]]:
         if not self.csv_path.exists():
@@ -159,15 +160,16 @@ def train(config: Any, settings: RunSettings) -> Path:
     Checkpoints are written every `checkpoint_every` iterations and at the end; a
     run cut off resumes from its last checkpoint with `settings.restore`.
     """
-    if settings.restore is not None:
+    restore = None if settings.restore is None else read_checkpoint(settings.restore)
+    if restore is not None:
         # Check before anything is built or written.
-        check_same_tasks(read_checkpoint(settings.restore), config.task_set.names)
+        check_same_tasks(restore, config.task_set.names)
     run_dir = settings.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     algo = config.build_algo()
     try:
-        if settings.restore is not None:
-            algo.restore_from_path(str(read_checkpoint(settings.restore).path))
+        if restore is not None:
+            algo.restore_from_path(str(restore.path))
         writer = ResultWriter(run_dir)
         progress = ProgressPrinter()
         checkpoint = None

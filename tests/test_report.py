@@ -67,3 +67,9 @@ def test_progress_csv_widens_when_keys_appear_late(tmp_path):
     assert [r["env_runners/return"] for r in rows] == ["", "5.0", "7.0"]
     assert [r["env_runners/steps"] for r in rows] == ["10", "20", "30"]
     assert len((tmp_path / "result.json").read_text().splitlines()) == 3
+    # A resumed run appends under the header already on disk.
+    ResultWriter(tmp_path).write({"training_iteration": 4, "env_runners": {"return": 9.0}})
+    with (tmp_path / "progress.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["env_runners/return"] for r in rows] == ["", "5.0", "7.0", "9.0"]
+    assert rows[-1]["env_runners/steps"] == ""

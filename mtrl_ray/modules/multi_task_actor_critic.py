@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import gymnasium as gym
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussian
@@ -180,10 +179,3 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
 def module_spec(config: MultiTaskModelConfig) -> RLModuleSpec:
     """The RLModuleSpec of a `MultiTaskActorCritic` with the given shape."""
     return RLModuleSpec(module_class=MultiTaskActorCritic, model_config=asdict(config))
-
-
-def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
-    """Raises ValueError unless both spaces are 1-D Boxes (what the module handles)."""
-    for name, space in (("observation", observation_space), ("action", action_space)):
-        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-            raise ValueError(f"MultiTaskActorCritic needs a 1-D Box {name} space, got {space}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import ray
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.connectors.env_to_module import EnvToModulePipeline
@@ -271,8 +272,6 @@ class A2C(Algorithm):
         )[COMPONENT_LEARNER]
         if self.env_runner_group.num_remote_env_runners() == 0:
             return state
-        import ray
-
         return ray.put(state)
 
     def _sample_fragments(self, weights: Any) -> list:
