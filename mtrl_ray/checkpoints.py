@@ -1,8 +1,12 @@
-"""Checkpoint layout: RLlib's algorithm checkpoint plus a small `mtrl_ray.json` manifest.
+"""Checkpoint layout: RLlib's algorithm checkpoint plus a manifest and a weights file.
 
-The manifest (tasks in head order, algorithm, model shape) lets commands check a
-checkpoint before loading anything from it: a missing path, a foreign checkpoint
-or one from another task set is a one-line error, not a traceback.
+The manifest `mtrl_ray.json` (tasks in head order, algorithm, model shape, spaces)
+lets commands check a checkpoint before loading anything from it: a missing path, a
+foreign checkpoint or one from another task set is a one-line error, not a
+traceback. `module_weights.pt` holds the module's tensors only (parameters and
+normalization buffers), readable with `torch.load(weights_only=True)`, which runs
+no pickled code: that is what the TeacherPool loads, so a teacher checkpoint can
+be used without trusting RLlib's `.pkl` files.
 """
 
 from __future__ import annotations
@@ -10,8 +14,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import torch
 
 MANIFEST = "mtrl_ray.json"
+#: The module's tensors, for weights-only loading.
+WEIGHTS = "module_weights.pt"
 #: Where RLlib keeps the learner's module inside an algorithm checkpoint.
 MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
 
@@ -29,24 +38,61 @@ class CheckpointInfo:
         algorithm: Algorithm class name, e.g. "A2C".
         tasks: Task names in head order.
         model_config: The module's model config (JSON form).
+        observation_shape: Shape of one observation (None in older checkpoints).
+        action_shape: Shape of one action (None in older checkpoints).
     """
 
     path: Path
     algorithm: str
     tasks: tuple[str, ...]
     model_config: dict
+    observation_shape: tuple[int, ...] | None = None
+    action_shape: tuple[int, ...] | None = None
 
     @property
     def module_path(self) -> Path:
         """Directory of the saved RLModule."""
         return self.path / MODULE_SUBDIR
 
+    @property
+    def weights_path(self) -> Path:
+        """The module's weights-only file."""
+        return self.path / WEIGHTS
+
 
 def write_manifest(
-    path: str | Path, algorithm: str, tasks: tuple[str, ...], model_config: dict
+    path: str | Path,
+    algorithm: str,
+    tasks: tuple[str, ...],
+    model_config: dict,
+    *,
+    observation_shape: tuple[int, ...] | None = None,
+    action_shape: tuple[int, ...] | None = None,
+    weights: dict[str, Any] | None = None,
 ) -> None:
-    """Writes the manifest into a freshly saved checkpoint directory."""
-    manifest = {"algorithm": algorithm, "tasks": list(tasks), "model_config": model_config}
+    """Writes the manifest (and the weights file, given the module's weights).
+
+    Args:
+        path: A freshly saved checkpoint directory.
+        algorithm: Algorithm class name.
+        tasks: Task names in head order.
+        model_config: The module's model config (JSON form).
+        observation_shape: Shape of one observation.
+        action_shape: Shape of one action.
+        weights: The module's state (name -> array or tensor), saved as tensors.
+    """
+    manifest: dict[str, Any] = {
+        "algorithm": algorithm,
+        "tasks": list(tasks),
+        "model_config": model_config,
+    }
+    if observation_shape is not None:
+        manifest["observation_shape"] = list(observation_shape)
+    if action_shape is not None:
+        manifest["action_shape"] = list(action_shape)
+    if weights is not None:
+        tensors = {k: torch.as_tensor(v).detach().cpu().clone() for k, v in weights.items()}
+        torch.save(tensors, Path(path) / WEIGHTS)
     (Path(path) / MANIFEST).write_text(json.dumps(manifest, indent=2, default=list))
 
 
@@ -69,9 +115,15 @@ def read_checkpoint(path: str | Path) -> CheckpointInfo:
             algorithm=data["algorithm"],
             tasks=tuple(data["tasks"]),
             model_config=dict(data["model_config"]),
+            observation_shape=_shape(data.get("observation_shape")),
+            action_shape=_shape(data.get("action_shape")),
         )
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"unreadable {MANIFEST} in {path}: {e}") from None
+
+
+def _shape(value: list[int] | None) -> tuple[int, ...] | None:
+    return None if value is None else tuple(int(v) for v in value)
 
 
 def check_same_tasks(info: CheckpointInfo, tasks: tuple[str, ...]) -> None:

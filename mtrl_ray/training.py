@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from mtrl_ray import metrics
@@ -90,9 +91,24 @@ def save_checkpoint(algo: Any, run_dir: Path, config: Any) -> Path:
     iteration = algo.iteration
     path = run_dir / "checkpoints" / f"checkpoint_{iteration:06d}"
     algo.save_to_path(str(path))
-    model: MultiTaskModelConfig = algo.get_module().cfg
-    write_manifest(path, type(algo).__name__, model.tasks, asdict(model))
+    module = algo.get_module()  # the local runner's copy: for its config and spaces
+    model: MultiTaskModelConfig = module.cfg
+    write_manifest(
+        path,
+        type(algo).__name__,
+        model.tasks,
+        asdict(model),
+        observation_shape=module.observation_space.shape,
+        action_shape=module.action_space.shape,
+        weights=learner_weights(algo),
+    )
     return path
+
+
+def learner_weights(algo: Any) -> dict[str, Any]:
+    """The learner's module state (name -> array): the trained weights, wherever it runs."""
+    state = algo.learner_group.get_state(components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}")
+    return state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][DEFAULT_MODULE_ID]
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
