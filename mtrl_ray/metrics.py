@@ -8,3 +8,5 @@ EPISODE_RETURN_MEAN = "episode_return_mean"
 NUM_EPISODES = "num_episodes_lifetime"
 #: Env steps the task sampled (lifetime): a task's own frame count.
 NUM_ENV_STEPS = "num_env_steps_sampled_lifetime"
+#: Fraction of the task's recent fragments driven by its teacher (distillation).
+TEACHER_FRAGMENT_FRACTION = "teacher_fragment_fraction"

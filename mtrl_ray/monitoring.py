@@ -29,3 +29,12 @@ def runner_metrics() -> tuple[Gauge, Counter, Gauge]:
 def learner_update_seconds() -> Gauge:
     """Wall time of the last learner update (one A2C update of all tasks)."""
     return Gauge("mtrl_ray_learner_update_seconds", "Wall time of the last learner update.")
+
+
+@cache
+def teacher_pool_metrics() -> tuple[Gauge, Gauge]:
+    """(query latency in seconds, query batch size) of the TeacherPool's last query."""
+    return (
+        Gauge("mtrl_ray_teacher_query_seconds", "TeacherPool: time to answer the last query."),
+        Gauge("mtrl_ray_teacher_query_batch_size", "TeacherPool: rows of the last query."),
+    )

@@ -10,9 +10,10 @@ from typing import Any
 import yaml
 
 from mtrl_ray.algorithms.a2c import A2CConfig
+from mtrl_ray.algorithms.distill import DistillConfig
 
 #: Algorithms the classic YAML form can name in `run:`.
-ALGORITHMS = {"A2C": A2CConfig}
+ALGORITHMS = {"A2C": A2CConfig, "Distill": DistillConfig}
 
 
 class TunedExampleError(ValueError):

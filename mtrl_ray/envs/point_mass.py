@@ -5,6 +5,9 @@ A unit mass on a line starts at x0 ~ U(-2, 2) at rest; the action is a force in
 origin needs a state-dependent policy (push left right of 0, right left of 0), so
 a learner with a broken gradient cannot score well by luck, while a working A2C
 improves well past random within a few tens of thousands of steps.
+
+`PointMassHeavy-v0` is the same task with a mass of 3: a second, cheap task whose
+good policy differs (it must push harder and brake earlier), for multi-task tests.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 POINT_MASS_ID = "mtrl_ray/PointMass-v0"
+HEAVY_POINT_MASS_ID = "mtrl_ray/PointMassHeavy-v0"
 
 
 class PointMassEnv(gym.Env):
@@ -21,7 +25,8 @@ class PointMassEnv(gym.Env):
     metadata = {"render_modes": []}
     dt = 0.1
 
-    def __init__(self) -> None:
+    def __init__(self, mass: float = 1.0) -> None:
+        self.mass = mass
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float64)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self._state = np.zeros(2)
@@ -34,7 +39,7 @@ class PointMassEnv(gym.Env):
     def step(self, action):
         force = float(np.clip(np.asarray(action).reshape(-1)[0], -1.0, 1.0))
         x, v = self._state
-        v = v + force * self.dt
+        v = v + force / self.mass * self.dt
         x = x + v * self.dt
         self._state = np.array([x, v])
         return self._state.copy(), -abs(x), False, False, {}
@@ -42,3 +47,7 @@ class PointMassEnv(gym.Env):
 
 if POINT_MASS_ID not in gym.envs.registry:
     gym.register(POINT_MASS_ID, entry_point=PointMassEnv, max_episode_steps=50)
+if HEAVY_POINT_MASS_ID not in gym.envs.registry:
+    gym.register(
+        HEAVY_POINT_MASS_ID, entry_point=PointMassEnv, kwargs={"mass": 3.0}, max_episode_steps=50
+    )

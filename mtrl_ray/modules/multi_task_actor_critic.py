@@ -43,6 +43,7 @@ class MultiTaskModelConfig:
         obs_clip: Normalized observations are clipped to +-obs_clip (paper's code: 5).
         normalize_observations: Whether to normalize observations per task.
         initial_log_std: Initial log standard deviation of every Gaussian head.
+        critic: Whether the module has a critic (a distillation student has none).
     """
 
     tasks: tuple[str, ...] = ("HalfCheetahSmallFoot-v0",)
@@ -53,6 +54,7 @@ class MultiTaskModelConfig:
     obs_clip: float = 5.0
     normalize_observations: bool = True
     initial_log_std: float = 0.0
+    critic: bool = True
 
     def __post_init__(self) -> None:
         for name, hiddens, shared in (
@@ -97,7 +99,7 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         self.log_std = nn.Parameter(torch.full((num_tasks, act_dim), cfg.initial_log_std))
 
         # Runners only act; the critic lives on the learner.
-        if not self.inference_only:
+        if cfg.critic and not self.inference_only:
             shared = cfg.critic_hiddens[: cfg.critic_shared_layers]
             own = cfg.critic_hiddens[cfg.critic_shared_layers :]
             self.critic_trunk = shared_mlp(obs_dim, shared)
@@ -145,10 +147,10 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         task_id = self._task_ids(batch)
         obs = self._normalized_obs(batch, task_id)
-        return {
-            Columns.ACTION_DIST_INPUTS: self.policy_parameters(obs, task_id),
-            Columns.VF_PREDS: self._values(obs, task_id),
-        }
+        out = {Columns.ACTION_DIST_INPUTS: self.policy_parameters(obs, task_id)}
+        if self.cfg.critic:
+            out[Columns.VF_PREDS] = self._values(obs, task_id)
+        return out
 
     @override(ValueFunctionAPI)
     def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:

@@ -63,7 +63,5 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     sys.exit(
-        train_teachers(
-            args.tasks.split(","), args.stop_timesteps, args.storage_path, args.seed
-        )
+        train_teachers(args.tasks.split(","), args.stop_timesteps, args.storage_path, args.seed)
     )

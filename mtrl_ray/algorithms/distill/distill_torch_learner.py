@@ -1,0 +1,67 @@
+"""The distillation loss: KL(N(mu_T, Sigma_T) || N(mu_S, Sigma_S)) per task head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.typing import ModuleID, TensorType
+
+from mtrl_ray.algorithms.a2c.a2c_torch_learner import A2CTorchLearner
+from mtrl_ray.columns import TASK_ID
+from mtrl_ray.connectors.teacher_targets import TEACHER_LOG_STD, TEACHER_MEAN
+
+KL = "kl"
+MSE = "mse"
+PER_TASK = "per_task"
+
+
+def diagonal_gaussian_kl(
+    mu_t: torch.Tensor, log_std_t: torch.Tensor, mu_s: torch.Tensor, log_std_s: torch.Tensor
+) -> torch.Tensor:
+    """KL(N(mu_t, diag sigma_t^2) || N(mu_s, diag sigma_s^2)), summed over the last dim.
+
+    Per dimension: log(sigma_s / sigma_t) + (sigma_t^2 + (mu_t - mu_s)^2) / (2 sigma_s^2) - 1/2.
+    """
+    var_t, var_s = torch.exp(2.0 * log_std_t), torch.exp(2.0 * log_std_s)
+    per_dim = log_std_s - log_std_t + (var_t + (mu_t - mu_s) ** 2) / (2.0 * var_s) - 0.5
+    return per_dim.sum(-1)
+
+
+class DistillTorchLearner(A2CTorchLearner):
+    """A2C's learner (RMSprop, update order, observation statistics), distillation loss."""
+
+    @override(A2CTorchLearner)
+    def compute_loss_for_module(
+        self,
+        *,
+        module_id: ModuleID,
+        config: Any,
+        batch: dict[str, Any],
+        fwd_out: dict[str, TensorType],
+    ) -> TensorType:
+        # The bootstrap rows of the fragments are not samples of D_i.
+        mask = batch[Columns.LOSS_MASK].bool()
+        mu_s, log_std_s = fwd_out[Columns.ACTION_DIST_INPUTS][mask].chunk(2, dim=-1)
+        mu_t, log_std_t = batch[TEACHER_MEAN][mask], batch[TEACHER_LOG_STD][mask]
+
+        kl = diagonal_gaussian_kl(mu_t, log_std_t, mu_s, log_std_s)  # (B,)
+        loss = config.kl_coeff * kl.mean()
+        mse = ((mu_s - mu_t) ** 2).mean() + ((log_std_s.exp() - log_std_t.exp()) ** 2).mean()
+        if config.mse_coeff:
+            loss = loss + config.mse_coeff * mse
+
+        self.metrics.log_dict({KL: kl.mean(), MSE: mse}, key=module_id, window=1)
+        self._log_kl_per_task(module_id, kl.detach(), batch[TASK_ID].reshape(-1)[mask])
+        return loss
+
+    def _log_kl_per_task(self, module_id: ModuleID, kl: torch.Tensor, task_ids: torch.Tensor):
+        tasks = self.module[module_id].unwrapped().cfg.tasks
+        for task_id in torch.unique(task_ids).tolist():
+            self.metrics.log_value(
+                (module_id, PER_TASK, tasks[task_id], KL),
+                kl[task_ids == task_id].mean(),
+                window=1,
+            )

@@ -1,0 +1,105 @@
+"""`TeacherPool`: the Ray actor that serves every task's frozen teacher.
+
+The learner asks it once per train batch for the teachers' Gaussians at the batch's
+raw observations (`query`); teacher-driven rollouts fetch a teacher's weights from
+it once per runner (`teacher`) and act locally. Ray restarts it if it dies
+(`max_restarts`), and a call in flight is retried (`max_task_retries`), so a lost
+pool costs a pause, not the run. It gets the teachers as data from the driver, so
+it reads no files and can run on any node.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+
+from mtrl_ray import monitoring
+from mtrl_ray.teachers.teacher import Teacher, TeacherPolicy
+
+#: Name prefix of the pool actor: what the Ray dashboard's Actors table shows.
+POOL_NAME_PREFIX = "TeacherPool"
+
+
+class TeacherPool:
+    """One frozen `TeacherPolicy` per task of the student's TaskSet, in task-id order."""
+
+    def __init__(self, teachers: list[Teacher]):
+        torch.set_num_threads(1)
+        self.teachers = list(teachers)
+        self.policies = [TeacherPolicy(t) for t in self.teachers]
+        self.started = time.time()
+
+    def query(self, task_ids: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's teacher Gaussian at its raw observation.
+
+        Args:
+            task_ids: (B,) student task ids (= index of the task's teacher).
+            obs: (B, obs_dim) raw observations.
+
+        Returns:
+            (mean, log_std), each (B, act_dim) float32.
+        """
+        start = time.perf_counter()
+        task_ids = np.asarray(task_ids).reshape(-1)
+        obs_t = torch.tensor(obs, dtype=torch.float32)  # a copy: `obs` is read-only
+        act_dim = self.teachers[0].action_shape[0]
+        mean = np.empty((len(task_ids), act_dim), np.float32)
+        log_std = np.empty_like(mean)
+        for task_id in np.unique(task_ids):  # one batched forward per teacher
+            rows = task_ids == task_id
+            m, s = self.policies[int(task_id)](obs_t[rows])
+            mean[rows], log_std[rows] = m.numpy(), s.numpy()
+        seconds = time.perf_counter() - start
+        latency, batch_size = monitoring.teacher_pool_metrics()
+        latency.set(seconds)
+        batch_size.set(len(task_ids))
+        return mean, log_std
+
+    def teacher(self, task_id: int) -> Teacher:
+        """The teacher of a task, as data (for a runner to act with it locally)."""
+        return self.teachers[task_id]
+
+    def pid(self) -> int:
+        """The actor's process id (tests kill it)."""
+        return os.getpid()
+
+    def __repr__(self) -> str:
+        return f"TeacherPool(tasks={[t.task for t in self.teachers]})"
+
+
+def start_teacher_pool(
+    teachers: list[Teacher],
+    *,
+    name: str | None = None,
+    num_cpus: float = 0.25,
+    max_restarts: int = -1,
+) -> Any:
+    """Starts the pool actor; returns its handle once it has loaded every teacher.
+
+    Args:
+        teachers: One teacher per task, in task-id order.
+        name: Actor name (default `TeacherPool-<random suffix>`).
+        num_cpus: Logical CPUs the actor reserves.
+        max_restarts: How often Ray restarts it if its process dies (-1: always).
+    """
+    name = name or f"{POOL_NAME_PREFIX}-{uuid.uuid4().hex[:8]}"
+    # The teachers go to the object store once; Ray keeps them for restarts as long
+    # as the returned handle's owner (the algorithm) lives.
+    pool = (
+        ray.remote(TeacherPool)
+        .options(
+            name=name,
+            num_cpus=num_cpus,
+            max_restarts=max_restarts,
+            max_task_retries=-1,
+        )
+        .remote(teachers)
+    )
+    ray.get(pool.pid.remote())  # a teacher that does not load fails here, not mid-run
+    return pool
