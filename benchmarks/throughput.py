@@ -5,8 +5,10 @@
 (a) raw stepping of the paper's six variants, 16 envs each, random actions, one
 process; (b) stable-baselines3 A2C (DummyVecEnv, 16 envs, n_steps = t_max = 5, the
 paper's network and RMSprop) on one variant; (c) mtrl-ray vanilla multi-task A2C,
-6 tasks x 1 pinned runner x 16 envs, t_max 5. Each is measured `repeats` times;
-medians are reported with (c)/(a) and (c)/(b). Needs the `bench` extra.
+6 tasks x 1 pinned runner x 16 envs, t_max 5; (d) mtrl-ray multi-task distillation
+with the same layout, the TeacherPool's query per update included (teachers from
+`--teachers`, default the committed results/teachers). Each is measured `repeats`
+times; medians are reported with (c)/(a), (c)/(b) and (d)/(c). Needs the `bench` extra.
 """
 
 from __future__ import annotations
@@ -87,16 +89,30 @@ def sb3_a2c(seconds: float) -> float:
 
 def mtrl_ray_a2c(seconds: float, update: str = "cycle") -> tuple[float, dict[str, float]]:
     """Env steps/s of mtrl-ray multi-task A2C (6 x 1 x 16, t_max 5) and its timers (ms/update)."""
-    import ray
-
     from mtrl_ray.algorithms.a2c import A2CConfig
 
+    return _rate(A2CConfig().multi_task(PAPER_TASKS, update=update), seconds)
+
+
+def mtrl_ray_distill(
+    seconds: float, teachers: Path, teacher_rollout_prob: float = 0.0
+) -> tuple[float, dict[str, float]]:
+    """The same for multi-task distillation (TeacherPool queries included)."""
+    from mtrl_ray.algorithms.distill import DistillConfig
+
     config = (
-        A2CConfig()
-        .multi_task(PAPER_TASKS, runners_per_task=1, update=update)
-        .env_runners(num_envs_per_env_runner=NUM_ENVS, rollout_fragment_length=T_MAX)
-        .training(updates_per_iteration=50)
+        DistillConfig()
+        .multi_task(PAPER_TASKS, update="cycle")
+        .distillation(teachers=teachers, teacher_rollout_prob=teacher_rollout_prob)
     )
+    return _rate(config, seconds)
+
+
+def _rate(config, seconds: float) -> tuple[float, dict[str, float]]:
+    import ray
+
+    config.env_runners(num_envs_per_env_runner=NUM_ENVS, rollout_fragment_length=T_MAX)
+    config.training(updates_per_iteration=50)
     # 7 logical CPUs (6 runners + the learner): they share the real cores.
     ray.init(num_cpus=7, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
@@ -112,6 +128,9 @@ def mtrl_ray_a2c(seconds: float, update: str = "cycle") -> tuple[float, dict[str
             timers = {
                 k: v * 1000 for k, v in result.get("timers", {}).items() if isinstance(v, float)
             }
+            query = result.get("learners", {}).get("teacher_query_seconds")
+            if query is not None:
+                timers["teacher_query (per update)"] = query * 1000
             return steps / elapsed, timers
         finally:
             algo.stop()
@@ -143,19 +162,35 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--teachers",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "results" / "teachers",
+        help="teachers for (d) (default: the committed ones)",
+    )
     args = parser.parse_args()
 
-    raw, sb3, ours, joint = [], [], [], []
+    raw, sb3, ours, joint, distill, mixed = [], [], [], [], [], []
     timers: dict[str, float] = {}
+    distill_timers: dict[str, float] = {}
     for _ in range(args.repeats):
         raw.append(raw_stepping(args.seconds))
         sb3.append(sb3_a2c(args.seconds))
         rate, timers = mtrl_ray_a2c(args.seconds)
         ours.append(rate)
         joint.append(mtrl_ray_a2c(args.seconds, update="joint")[0])
+        rate, distill_timers = mtrl_ray_distill(args.seconds, args.teachers)
+        distill.append(rate)
+        mixed.append(mtrl_ray_distill(args.seconds, args.teachers, teacher_rollout_prob=0.5)[0])
     med = {
         k: statistics.median(v)
-        for k, v in {"raw": raw, "sb3": sb3, "ours": ours, "joint": joint}.items()
+        for k, v in {
+            "raw": raw,
+            "sb3": sb3,
+            "ours": ours,
+            "joint": joint,
+            "distill": distill,
+        }.items()
     }
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
@@ -175,13 +210,20 @@ def main() -> None:
         row("(b) stable-baselines3 A2C, 16 envs, t_max 5", sb3),
         row("(c) mtrl-ray A2C, 6 tasks x 1 runner x 16 envs, cycle", ours),
         row("(c') the same, joint update", joint),
+        row("(d) mtrl-ray distillation, same layout, student-driven (p_t = 0)", distill),
+        row("(d') the same, half the fragments teacher-driven (p_t = 0.5)", mixed),
         "",
         f"- (c)/(a) = {med['ours'] / med['raw']:.2f}  (target >= 0.40)",
         f"- (c)/(b) = {med['ours'] / med['sb3']:.2f}  (target >= 1.00)",
+        f"- (d)/(c) = {med['distill'] / med['ours']:.2f}  (target >= 0.70)",
         "",
         "RLlib timers of the last (c) run, ms (mean per iteration of 50 updates):",
         "",
         *[f"- {k}: {v:.1f}" for k, v in sorted(timers.items())],
+        "",
+        "The same for the last (d) run (the teacher query: ms per update):",
+        "",
+        *[f"- {k}: {v:.1f}" for k, v in sorted(distill_timers.items())],
     ]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -170,7 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     config = example.config
     runners = config.num_env_runners + (config.evaluation_num_env_runners or 0)
-    _init_ray(args.ray_address, cpus_wanted=runners * config.num_cpus_per_env_runner + 1)
+    actors = runners * config.num_cpus_per_env_runner + getattr(config, "teacher_pool_num_cpus", 0)
+    _init_ray(args.ray_address, cpus_wanted=actors + 1)
     train(example.config, settings)
     return 0
 
