@@ -11,6 +11,8 @@ many 5-step updates instead of once per update.
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -34,9 +36,11 @@ from ray.rllib.utils.metrics import (
 )
 from typing_extensions import Self
 
+from mtrl_ray.checkpoints import WEIGHTS, CheckpointError, read_checkpoint
 from mtrl_ray.connectors import NStepReturns, task_id_connector
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian, lean_env_to_module
+from mtrl_ray.modules.fine_tuning import TRAINABLE
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig, module_spec
 from mtrl_ray.monitoring import learner_update_seconds
 from mtrl_ray.runners import PinnedEnvRunner
@@ -69,6 +73,9 @@ class A2CConfig(AlgorithmConfig):
         self.updates_per_iteration = 50
         self.lean_connectors = True
         self.normalize_rewards = False
+        self.fine_tune_from: str | None = None
+        self.fine_tune_trainable = "all"
+        self.fine_tune_source_head: str | None = None
         # k pinned runners per task, one central learner in the driver process.
         self.runners_per_task = 1
         self.num_env_runners = 1
@@ -105,10 +112,64 @@ class A2CConfig(AlgorithmConfig):
             if runners_per_task < 1:
                 raise ValueError(f"runners_per_task must be >= 1, got {runners_per_task}")
             self.runners_per_task = runners_per_task
-        self.num_env_runners = self.runners_per_task * len(self.task_set)
+        sampled = self.env_config.get("variants") or self.task_set.names
+        self.num_env_runners = self.runners_per_task * len(sampled)
         if update is not None:
             self.multi_task_update = update
         return self
+
+    def fine_tune(
+        self,
+        checkpoint: str | Path | None,
+        *,
+        trainable: str = "last",
+        source_head: str | None = None,
+    ) -> Self:
+        """Starts training from a checkpoint's weights, with some layers frozen.
+
+        Args:
+            checkpoint: An mtrl-ray checkpoint (its `module_weights.pt` is read;
+                None: train from scratch).
+            trainable: "last" (the last layer of actor and critic, and the log-std:
+                the paper's fine-tuning), "heads" (every per-task layer, trunks
+                frozen) or "all".
+            source_head: The checkpoint head that tasks it has no head for start
+                from (default: its only head if it has one, else a fresh head).
+                Normalization statistics come with the head, as a starting point.
+        """
+        self.fine_tune_from = None if checkpoint is None else str(checkpoint)
+        self.fine_tune_trainable = trainable
+        self.fine_tune_source_head = source_head
+        return self
+
+    def new_head(
+        self, checkpoint: str | Path, task: str, *, trainable: str = "heads"
+    ) -> Self:
+        """Adds a head for `task` to a checkpoint's module and trains only that task.
+
+        The module gets the checkpoint's heads plus a fresh one for `task`; runners
+        sample `task` only (`runners_per_task` of them), so only the new head (and its
+        critic part) receives gradients: with `trainable="heads"` the shared trunks
+        are frozen and the other heads stay as they were.
+        """
+        from mtrl_ray.tasks.task_set import canonical_task_name
+
+        task = canonical_task_name(task)
+        old = read_checkpoint(checkpoint).tasks
+        if task in old:
+            raise CheckpointError(f"checkpoint {checkpoint} already has a head for {task}")
+        self.multi_task([*old, task])
+        self.env_config = {**self.env_config, "head": task, "variants": [task]}
+        self.multi_task()  # runner count: runners_per_task, for the one sampled task
+        return self.fine_tune(checkpoint, trainable=trainable, source_head=None)
+
+    @property
+    def fine_tune_source(self) -> str | None:
+        """The checkpoint head that new tasks start from (None: fresh heads)."""
+        if self.fine_tune_source_head is not None or self.fine_tune_from is None:
+            return self.fine_tune_source_head
+        tasks = read_checkpoint(self.fine_tune_from).tasks
+        return tasks[0] if len(tasks) == 1 else None
 
     @override(AlgorithmConfig)
     def training(
@@ -165,16 +226,43 @@ class A2CConfig(AlgorithmConfig):
                 f"multi_task_update must be one of {UPDATE_MODES}, got {self.multi_task_update!r}"
             )
         runners = self.num_env_runners
+        # Runners sample every task, or only the `variants` (a new head's task).
+        n = len(self.env_config.get("variants") or ()) or n
         # (An evaluation config's runner count is that of the evaluation group.)
         if not self.in_evaluation and (runners % n or (runners == 0 and n > 1)):
             self._value_error(
                 f"num_env_runners={runners} must be a positive multiple of the "
-                f"number of tasks ({n}): every runner is pinned to one task"
+                f"number of sampled tasks ({n}): every runner is pinned to one task"
             )
         if self.normalize_rewards and not self.lean_connectors:
             self._value_error("normalize_rewards needs lean_connectors=True")
         if self.updates_per_iteration < 1:
             self._value_error("updates_per_iteration must be >= 1")
+        if self.fine_tune_trainable not in TRAINABLE:
+            self._value_error(f"fine_tune_trainable must be one of {TRAINABLE}, got "
+                              f"{self.fine_tune_trainable!r}")  # fmt: skip
+        if self.fine_tune_from is not None:
+            self._check_fine_tune_checkpoint()
+
+    def _check_fine_tune_checkpoint(self) -> None:
+        """The checkpoint reads, has weights, the same network shape, the source head."""
+        info = read_checkpoint(self.fine_tune_from)
+        if not info.weights_path.is_file():
+            raise CheckpointError(f"fine-tune checkpoint {info.path} has no {WEIGHTS}")
+        ours = asdict(self.model_shape)
+        for key in ("actor_hiddens", "critic_hiddens", "actor_shared_layers"):
+            theirs = info.model_config.get(key)
+            if (list(theirs) if isinstance(theirs, list) else theirs) != _jsonable(ours[key]):
+                raise CheckpointError(
+                    f"fine-tune checkpoint {info.path} has {key}={info.model_config.get(key)}, "
+                    f"this experiment {ours[key]}"
+                )
+        source = self.fine_tune_source
+        if source is not None and source not in info.tasks:
+            raise CheckpointError(
+                f"fine-tune checkpoint {info.path} has no head {source} (its tasks: "
+                f"{', '.join(info.tasks)})"
+            )
 
     @override(AlgorithmConfig)
     def build_env_to_module_connector(self, env=None, spaces=None, device=None):
@@ -211,9 +299,14 @@ class A2CConfig(AlgorithmConfig):
             input_action_space=input_action_space,
         )
 
+    @property
+    def model_shape(self) -> MultiTaskModelConfig:
+        """The module's shape for this experiment's tasks."""
+        return MultiTaskModelConfig(tasks=self.task_set.names)
+
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
-        return module_spec(MultiTaskModelConfig(tasks=self.task_set.names))
+        return module_spec(self.model_shape)
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self) -> type:
@@ -225,6 +318,10 @@ class A2CConfig(AlgorithmConfig):
     def fragment_timesteps(self) -> int:
         """Env steps one runner samples per update: t_max x envs per runner."""
         return self.rollout_fragment_length * self.num_envs_per_env_runner
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _single_spaces(env, spaces) -> tuple:

@@ -11,8 +11,14 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, TensorType
 
+from mtrl_ray.checkpoints import read_checkpoint
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors import NStepReturns
+from mtrl_ray.modules.fine_tuning import (
+    head_sources,
+    load_fine_tune_start,
+    trainable_parameter_names,
+)
 
 POLICY_LOSS = "pg_loss"
 VF_LOSS = "vf_loss"
@@ -37,11 +43,32 @@ class A2CTorchLearner(TorchLearner):
             # built by `A2CConfig.build_learner_connector` does both already.)
             self._learner_connector.prepend(AddOneTsToEpisodesAndTruncate())
             self._learner_connector.append(NStepReturns(gamma=self.config.gamma))
+        if self.config.fine_tune_from is not None:
+            self._load_fine_tune_start()
+
+    def _load_fine_tune_start(self) -> None:
+        """Starts from the checkpoint's weights and normalization statistics.
+
+        Weights-only loading: the checkpoint's tensors file, no pickled code.
+        """
+        info = read_checkpoint(self.config.fine_tune_from)
+        source = torch.load(info.weights_path, map_location="cpu", weights_only=True)
+        for module_id in self.module.keys():
+            module = self.module[module_id].unwrapped()
+            sources = head_sources(info.tasks, module.cfg.tasks, self.config.fine_tune_source)
+            load_fine_tune_start(module, source, sources)
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:
-        # RMSprop with the paper's (and its A2C code's) alpha and eps.
-        params = self.get_parameters(self._module[module_id])
+        # RMSprop with the paper's (and its A2C code's) alpha and eps, over the
+        # parameters that train (all, unless fine-tuning freezes some).
+        module = self._module[module_id]
+        trainable = trainable_parameter_names(module, config.fine_tune_trainable)
+        params = []
+        for name, param in module.named_parameters():
+            param.requires_grad_(name in trainable)
+            if name in trainable:
+                params.append(param)
         optimizer = torch.optim.RMSprop(
             params, lr=config.lr, alpha=config.rmsprop_alpha, eps=config.rmsprop_eps
         )

@@ -23,14 +23,13 @@ import gymnasium as gym
 import ray
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.connectors.learner import LearnerConnectorPipeline
-from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 from typing_extensions import Self
 
 from mtrl_ray.algorithms.a2c.a2c import A2C, A2CConfig
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.teacher_targets import TeacherTargets
-from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig, module_spec
+from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
 from mtrl_ray.runners.mixture_env_runner import MixtureEnvRunner
 from mtrl_ray.teachers import (
     POOL_NAME_PREFIX,
@@ -136,10 +135,11 @@ class DistillConfig(A2CConfig):
             input_action_space=input_action_space,
         )
 
+    @property
     @override(A2CConfig)
-    def get_default_rl_module_spec(self) -> RLModuleSpec:
+    def model_shape(self) -> MultiTaskModelConfig:
         # The paper's student is an actor only.
-        return module_spec(MultiTaskModelConfig(tasks=self.task_set.names, critic=False))
+        return MultiTaskModelConfig(tasks=self.task_set.names, critic=False)
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self) -> type:
