@@ -25,10 +25,7 @@ from pathlib import Path
 
 from mtrl_ray.algorithms.a2c import A2CConfig
 
-SOURCE = (
-    Path(__file__).resolve().parents[2]
-    / "results/teachers/HalfCheetahSmallFoot-v0/checkpoint"
-)
+SOURCE = Path(__file__).resolve().parents[2] / "results/teachers/HalfCheetahSmallFoot-v0/checkpoint"
 
 config = (
     A2CConfig()

@@ -142,9 +142,7 @@ class A2CConfig(AlgorithmConfig):
         self.fine_tune_source_head = source_head
         return self
 
-    def new_head(
-        self, checkpoint: str | Path, task: str, *, trainable: str = "heads"
-    ) -> Self:
+    def new_head(self, checkpoint: str | Path, task: str, *, trainable: str = "heads") -> Self:
         """Adds a head for `task` to a checkpoint's module and trains only that task.
 
         The module gets the checkpoint's heads plus a fresh one for `task`; runners
