@@ -1,12 +1,15 @@
 """`rllib report`: learning curves (PNG) and evaluation tables (Markdown) from runs.
 
-A run folder is what `rllib train` writes (`result.json`, `checkpoints/`). Runs
-whose names differ only by a `_seed<N>` suffix are one method: their curves are
-averaged (shaded min..max), their evaluations listed side by side.
+A run folder is what `rllib train` writes (`result.json`, or a committed
+`result.json.gz`, and `checkpoints/`). Runs whose names differ only by a `_seed<N>`
+suffix are one method: their curves are averaged (shaded min..max), their
+evaluations listed side by side. A folder of run folders (e.g. the six single-task
+teachers) is one method named after that folder, each run giving its own tasks.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import re
@@ -53,10 +56,41 @@ def method_name(run_dir: Path) -> str:
     return re.sub(r"_seed\d+$", "", run_dir.name)
 
 
+def is_run(path: Path) -> bool:
+    """Whether `path` is a run folder (has `result.json` or `result.json.gz`)."""
+    return (path / "result.json").is_file() or (path / "result.json.gz").is_file()
+
+
+def expand_runs(paths: list[Path]) -> list[tuple[str, Path]]:
+    """(method, run folder) for run folders and folders of run folders.
+
+    Raises:
+        FileNotFoundError: for a path that is neither.
+    """
+    runs = []
+    for path in paths:
+        if is_run(path):
+            runs.append((method_name(path), path))
+            continue
+        inner = sorted(p for p in path.iterdir() if is_run(p)) if path.is_dir() else []
+        if not inner:
+            raise FileNotFoundError(f"not a run folder (no result.json): {path}")
+        runs += [(path.name, run) for run in inner]
+    return runs
+
+
+def _result_lines(run_dir: Path) -> list[str]:
+    plain = run_dir / "result.json"
+    if plain.is_file():
+        return plain.read_text().splitlines()
+    with gzip.open(run_dir / "result.json.gz", "rt") as f:
+        return f.read().splitlines()
+
+
 def learning_curves(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per task: (env steps of that task, mean episode return), where one was reported."""
     points: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for line in (run_dir / "result.json").read_text().splitlines():
+    for line in _result_lines(run_dir):
         row = json.loads(line)
         for key, value in row.items():
             if not (key.startswith(_PREFIX) and key.endswith("/" + metrics.EPISODE_RETURN_MEAN)):
@@ -70,7 +104,7 @@ def learning_curves(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     }
 
 
-def plot_curves(runs: list[Path], out_dir: Path) -> list[Path]:
+def plot_curves(runs: list[tuple[str, Path]], out_dir: Path) -> list[Path]:
     """One PNG per task: return vs that task's env steps, a line per method."""
     import matplotlib
 
@@ -78,8 +112,8 @@ def plot_curves(runs: list[Path], out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     by_method: dict[str, list[dict]] = defaultdict(list)
-    for run in runs:
-        by_method[method_name(run)].append(learning_curves(run))
+    for method, run in runs:
+        by_method[method].append(learning_curves(run))
     tasks = sorted({t for curves in by_method.values() for c in curves for t in c})
     written = []
     for task in tasks:
@@ -104,13 +138,13 @@ def plot_curves(runs: list[Path], out_dir: Path) -> list[Path]:
     return written
 
 
-def evaluation_table(runs: list[Path], paper: bool) -> str:
+def evaluation_table(runs: list[tuple[str, Path]], paper: bool) -> str:
     """Markdown table: task x method (mean ± std), from the runs' evaluation.json files."""
     columns: dict[str, dict[str, str]] = defaultdict(dict)
-    for run in runs:
+    for method, run in runs:
         for path in sorted(run.rglob("evaluation.json")):
             for r in json.loads(path.read_text())["results"]:
-                columns[method_name(run)][r["task"]] = f"{r['mean']:.2f} ± {r['std']:.2f}"
+                columns[method][r["task"]] = f"{r['mean']:.2f} ± {r['std']:.2f}"
     if paper:
         for name, cells in PAPER_TABLE2.items():
             columns[f"paper: {name}"] = {t: f"{m:.2f} ± {s:.2f}" for t, (m, s) in cells.items()}
@@ -125,11 +159,15 @@ def evaluation_table(runs: list[Path], paper: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(runs: list[Path], out_dir: Path, paper: bool = False) -> list[Path]:
-    """Writes the curves and `table.md` into `out_dir`; returns the files written."""
-    missing = [r for r in runs if not (r / "result.json").is_file()]
-    if missing:
-        raise FileNotFoundError(f"not a run folder (no result.json): {missing[0]}")
+def report(paths: list[Path], out_dir: Path, paper: bool = False) -> list[Path]:
+    """Writes the curves and `table.md` into `out_dir`; returns the files written.
+
+    Args:
+        paths: Run folders, or folders of run folders (one method each).
+        out_dir: Output folder.
+        paper: Put the paper's Table 2 beside ours.
+    """
+    runs = expand_runs(paths)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = plot_curves(runs, out_dir)
     table = out_dir / "table.md"

@@ -48,6 +48,23 @@ def test_report_curves_and_table(tmp_path, capsys):
     assert "| 1500.00 ± 20.00 |" in row and "| 1480.89 ± 30.92 |" in row
 
 
+def test_folder_of_runs_is_one_method_and_gzip_results_read(tmp_path, capsys):
+    """Committed teachers: one gzipped run per task under one folder -> one column."""
+    import gzip
+
+    teachers = tmp_path / "teachers"
+    run = write_run(teachers, "teacher_a", [1.0, 2.0], (900.0, 5.0))
+    with gzip.open(run / "result.json.gz", "wt") as f:
+        f.write((run / "result.json").read_text())
+    (run / "result.json").unlink()
+    assert learning_curves(run)[TASK][1].tolist() == [1.0, 2.0]
+    out = tmp_path / "report"
+    assert main(["report", str(teachers), "--out", str(out)]) == 0
+    table = (out / "table.md").read_text().splitlines()
+    assert table[0] == "| environment | teachers |"
+    assert f"| {TASK} | 900.00 ± 5.00 |" in table
+
+
 def test_report_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
