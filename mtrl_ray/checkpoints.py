@@ -132,3 +132,26 @@ def check_same_tasks(info: CheckpointInfo, tasks: tuple[str, ...]) -> None:
         raise CheckpointError(
             f"checkpoint {info.path} was trained on tasks {list(info.tasks)}, not {list(tasks)}"
         )
+
+
+def add_weights_file(path: str | Path) -> CheckpointInfo:
+    """Writes `module_weights.pt` and the spaces into a checkpoint that predates them.
+
+    This unpickles the checkpoint's RLlib module files: use it on trusted checkpoints
+    only (your own).
+    """
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    info = read_checkpoint(path)
+    module = RLModule.from_checkpoint(str(info.module_path))
+    manifest = json.loads((info.path / MANIFEST).read_text())
+    write_manifest(
+        info.path,
+        info.algorithm,
+        info.tasks,
+        manifest["model_config"],
+        observation_shape=module.observation_space.shape,
+        action_shape=module.action_space.shape,
+        weights=module.state_dict(),
+    )
+    return read_checkpoint(path)

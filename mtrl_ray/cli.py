@@ -77,6 +77,14 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--paper", action="store_true", help="put the paper's Table 2 beside ours")
 
 
+def _upgrade_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "upgrade-checkpoint",
+        help="add module_weights.pt (weights-only loading) to an older checkpoint you trust",
+    )
+    p.add_argument("checkpoint", type=Path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `rllib` argument parser."""
     parser = argparse.ArgumentParser(prog="rllib", description=__doc__.splitlines()[0])
@@ -84,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _evaluate_parser(sub)
     _report_parser(sub)
+    _upgrade_parser(sub)
     return parser
 
 
@@ -220,6 +229,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upgrade_checkpoint(args: argparse.Namespace) -> int:
+    """`rllib upgrade-checkpoint CHECKPOINT`."""
+    from mtrl_ray.checkpoints import add_weights_file
+
+    info = add_weights_file(args.checkpoint)
+    print(f"wrote {info.weights_path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rllib` console script."""
     # The learner and every runner are small MLPs: one torch thread each leaves the
@@ -229,7 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     from mtrl_ray.tuned_example import TunedExampleError
 
     args = build_parser().parse_args(argv)
-    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "report": cmd_report}
+    handlers = {
+        "train": cmd_train,
+        "evaluate": cmd_evaluate,
+        "report": cmd_report,
+        "upgrade-checkpoint": cmd_upgrade_checkpoint,
+    }
     try:
         return handlers[args.command](args)
     except (*USER_ERRORS, TunedExampleError) as e:

@@ -7,6 +7,7 @@ PointMassHeavy, so the pool must route every row to the right head.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -259,3 +260,40 @@ def test_teacher_with_other_spaces_is_refused(teacher_checkpoint, tmp_path):
     config.distillation(teachers={"HalfCheetahSmallFoot-v0": str(relabelled)})
     with pytest.raises(TeacherError, match=r"shapes \(2,\)/\(1,\), the task has \(17,\)/\(6,\)"):
         config.validate()
+
+
+DISTILL_EXAMPLE = REPO / "tuned_examples" / "distill" / "halfcheetah_multitask_distillation"
+
+
+def test_tuned_examples_validate_with_the_committed_teachers(monkeypatch):
+    """The Python and YAML forms agree, and every committed teacher loads and fits."""
+    from mtrl_ray.envs import PAPER_TASKS
+    from mtrl_ray.tuned_example import load_tuned_example
+
+    monkeypatch.chdir(REPO)  # the YAML's teachers path is relative to the repository
+    py = load_tuned_example(DISTILL_EXAMPLE.with_suffix(".py"))
+    yml = load_tuned_example(DISTILL_EXAMPLE.with_suffix(".yaml"))
+    assert py.stop == yml.stop == {"num_env_steps_sampled_lifetime": 6_000_000}
+    for key in ("env_config", "num_env_runners", "teacher_rollout_prob", "kl_coeff", "lr"):
+        assert getattr(py.config, key) == getattr(yml.config, key), key
+    assert Path(py.config.teachers).resolve() == Path(yml.config.teachers).resolve()
+    teachers = py.config.load_teachers()
+    assert [t.task for t in teachers] == list(PAPER_TASKS)
+    assert all(t.observation_shape == (17,) and t.action_shape == (6,) for t in teachers)
+
+
+def test_distillation_example_runs_on_halfcheetah(ray_module, tmp_path, capsys):
+    """`rllib train` of the YAML example: real MuJoCo, the committed teachers, the pool."""
+    tasks = "HalfCheetahSmallFoot-v0,HalfCheetahBigTorso-v0"
+    argv = [
+        "train", "file", str(DISTILL_EXAMPLE.with_suffix(".py")), "--tasks", tasks,
+        "--envs-per-runner", "2", "--updates-per-iteration", "3", "--stop-iters", "2",
+        "--config", '{"num_cpus_per_env_runner": 0.25, "teacher_rollout_prob": 0.5}',
+        "--storage-path", str(tmp_path), "--name", "distill",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    last = [json.loads(line) for line in (tmp_path / "distill" / "result.json").open()][-1]
+    for task in tasks.split(","):
+        assert last[f"learners/default_policy/per_task/{task}/kl"] > 0
+        assert last[f"env_runners/per_task/{task}/num_env_steps_sampled_lifetime"] == 2 * 3 * 10
+    assert last["learners/teacher_query_batch_size"] == 2 * (10 + 2)

@@ -196,3 +196,26 @@ def test_fine_tune_needs_the_same_network(source_checkpoint):
     config.fine_tune(source_checkpoint, source_head=HEAVY_POINT_MASS_ID)
     with pytest.raises(ValueError, match="has no head mtrl_ray/PointMassHeavy-v0"):
         config.validate()
+
+
+def test_upgrade_an_older_checkpoint(source_checkpoint, tmp_path, capsys):
+    """A checkpoint without a weights file gets one equal to the module's own tensors."""
+    import json
+    import shutil
+
+    from mtrl_ray.checkpoints import MANIFEST
+
+    old = tmp_path / "old"
+    shutil.copytree(source_checkpoint, old)
+    (old / "module_weights.pt").unlink()
+    manifest = json.loads((old / MANIFEST).read_text())
+    del manifest["observation_shape"], manifest["action_shape"]
+    (old / MANIFEST).write_text(json.dumps(manifest))
+    assert read_checkpoint(old).observation_shape is None
+    assert main(["upgrade-checkpoint", str(old)]) == 0
+    info = read_checkpoint(old)
+    assert (info.observation_shape, info.action_shape) == ((2,), (1,))
+    ours = torch.load(info.weights_path, weights_only=True)
+    original = torch.load(read_checkpoint(source_checkpoint).weights_path, weights_only=True)
+    assert ours.keys() == original.keys()
+    assert all(torch.equal(ours[k], original[k]) for k in ours)
