@@ -11,9 +11,10 @@ import yaml
 
 from mtrl_ray.algorithms.a2c import A2CConfig
 from mtrl_ray.algorithms.distill import DistillConfig
+from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
 
 #: Algorithms the classic YAML form can name in `run:`.
-ALGORITHMS = {"A2C": A2CConfig, "Distill": DistillConfig}
+ALGORITHMS = {"A2C": A2CConfig, "Distill": DistillConfig, "PPO": MultiTaskPPOConfig}
 
 
 class TunedExampleError(ValueError):

@@ -95,3 +95,49 @@ def test_dashboard_shows_runner_tasks_and_per_task_metrics(ray_with_dashboard):
         assert float(steps.group(1)) == 100.0
     finally:
         algo.stop()
+
+
+def test_dashboard_shows_the_teacher_pool_and_its_query_metrics(ray_with_dashboard):
+    """Distillation: the TeacherPool is a named actor listing its tasks; queries are metered."""
+    from pathlib import Path
+
+    import ray
+
+    from mtrl_ray.algorithms.distill import DistillConfig
+
+    teachers = Path(__file__).resolve().parents[1] / "results" / "teachers"
+    config = (
+        DistillConfig()
+        .multi_task(TASKS)
+        .env_runners(num_envs_per_env_runner=2, num_cpus_per_env_runner=0.25)
+        .training(updates_per_iteration=5)
+        .distillation(teachers=teachers, teacher_pool_num_cpus=0.25)
+    )
+    algo = config.build_algo()
+    try:
+        algo.train()
+        base = "http://" + ray_with_dashboard.dashboard_url
+        actors = json.loads(get(f"{base}/api/v0/actors?detail=1&limit=100"))
+        pools = [
+            a
+            for a in actors["data"]["result"]["result"]
+            if a["class_name"] == "TeacherPool" and a["state"] == "ALIVE"
+        ]
+        assert len(pools) == 1
+        assert pools[0]["name"] == config.teacher_pool_name
+        assert pools[0]["name"].startswith("TeacherPool-")
+        assert pools[0]["repr_name"] == f"TeacherPool(tasks={TASKS})"
+
+        port = ray.nodes()[0]["MetricsExportPort"]
+        wanted = {"ray_mtrl_ray_teacher_query_seconds", "ray_mtrl_ray_teacher_query_batch_size"}
+        deadline, missing = time.time() + 60, wanted
+        while missing and time.time() < deadline:
+            text = get(f"http://127.0.0.1:{port}/metrics")
+            missing = {p for p in wanted if not re.search(p, text)}
+            time.sleep(1)
+        assert not missing, missing
+        rows = re.search(r"ray_mtrl_ray_teacher_query_batch_size{[^}]*} (\S+)", text)
+        # Each query: 2 tasks x 2 envs x (t_max 5 + 1 bootstrap row).
+        assert float(rows.group(1)) == 24.0
+    finally:
+        algo.stop()

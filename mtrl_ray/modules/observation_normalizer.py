@@ -11,8 +11,14 @@ the runners of the same task and never across tasks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
+from ray.rllib.core.columns import Columns
 from torch import nn
+
+from mtrl_ray.columns import TASK_ID
 
 
 class TaskObservationNormalizer(nn.Module):
@@ -71,3 +77,27 @@ class TaskObservationNormalizer(nn.Module):
         self.mean.copy_(torch.where(rows, new_mean, self.mean))
         self.var.copy_(torch.where(rows, new_var, self.var))
         self.count.copy_(total)
+
+
+@torch.no_grad()
+def update_observation_statistics(modules: Any, batches: Mapping[str, Any]) -> None:
+    """Merges each sample's observation into its task's normalizer statistics.
+
+    Args:
+        modules: The learner's MultiRLModule.
+        batches: Module id -> train batch with `obs`, `task_id` and (after PPO's
+            bootstrap timestep) `loss_mask` columns.
+    """
+    for module_id, module_batch in batches.items():
+        normalizer = getattr(modules[module_id].unwrapped(), "obs_normalizer", None)
+        if normalizer is None:
+            continue
+        obs = torch.as_tensor(module_batch[Columns.OBS])
+        task_ids = torch.as_tensor(module_batch[TASK_ID], device=obs.device).reshape(-1).long()
+        if Columns.LOSS_MASK in module_batch:
+            # The appended bootstrap row holds a chunk's final observation, on which
+            # no action was taken here (the next chunk, if any, counts it): skip it,
+            # and nothing else.
+            keep = torch.as_tensor(module_batch[Columns.LOSS_MASK], device=obs.device).bool()
+            obs, task_ids = obs[keep], task_ids[keep]
+        normalizer.update(obs, task_ids)

@@ -19,6 +19,7 @@ from mtrl_ray.modules.fine_tuning import (
     load_fine_tune_start,
     trainable_parameter_names,
 )
+from mtrl_ray.modules.observation_normalizer import update_observation_statistics
 
 POLICY_LOSS = "pg_loss"
 VF_LOSS = "vf_loss"
@@ -133,20 +134,8 @@ class A2CTorchLearner(TorchLearner):
             self.metrics.log_value((module_id, NUM_TASK_UPDATES), len(tasks), window=1)
         return result
 
-    @torch.no_grad()
     def _update_observation_statistics(self, batch: dict[str, Any]) -> None:
-        for module_id, module_batch in batch.items():
-            module = self.module[module_id].unwrapped()
-            normalizer = getattr(module, "obs_normalizer", None)
-            if normalizer is None:
-                continue
-            obs = module_batch[Columns.OBS]
-            task_ids = module_batch[TASK_ID].reshape(-1).long()
-            if Columns.LOSS_MASK in module_batch:
-                # Skip the repeated bootstrap observations so they are not counted twice.
-                keep = module_batch[Columns.LOSS_MASK].bool()
-                obs, task_ids = obs[keep], task_ids[keep]
-            normalizer.update(obs, task_ids)
+        update_observation_statistics(self.module, batch)
 
 
 def _rows(value: Any, rows: torch.Tensor) -> Any:

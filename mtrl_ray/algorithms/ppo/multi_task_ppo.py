@@ -1,0 +1,189 @@
+"""Multi-task PPO: RLlib's PPO with the multi-head module on runners pinned per task.
+
+RLlib's `PPO` algorithm and loss are used as they are; this file only wires in what
+the project adds: pinned runners (runner i samples task (i - 1) mod n), the task id
+on every sample, the multi-head `MultiTaskActorCritic`, and a learner that updates
+the per-task observation statistics after each train batch's update.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.algorithms.ppo import PPO, PPOConfig
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.utils.annotations import override
+from typing_extensions import Self
+
+from mtrl_ray.connectors import task_id_connector
+from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig, module_spec
+from mtrl_ray.runners import PinnedEnvRunner
+from mtrl_ray.tasks import PINNED_ENV, TaskSet
+
+
+class MultiTaskPPOConfig(PPOConfig):
+    """PPO with the MuJoCo defaults of Schulman et al. (2017), per task.
+
+    Every task gets `train_batch_size_per_task` env steps per update (2048, the
+    paper's horizon), so each head sees as much fresh data per update as in
+    single-task PPO, and 1M frames per task is the same ~490 updates for any number
+    of tasks. The train batch (all tasks) is shuffled into minibatches of 64 for 10
+    epochs: one joint update of the shared trunk and all heads.
+
+    Example:
+        >>> config = MultiTaskPPOConfig().multi_task(["HalfCheetahSmallFoot-v0",
+        ...                                           "HalfCheetahBigFoot-v0"])
+    """
+
+    def __init__(self, algo_class: type | None = None):
+        super().__init__(algo_class=algo_class or MultiTaskPPO)
+        # PPO paper, MuJoCo table (also CleanRL's ppo_continuous_action).
+        self.lr = 3e-4
+        self.gamma = 0.99
+        self.lambda_ = 0.95
+        self.clip_param = 0.2
+        self.num_epochs = 10
+        self.minibatch_size = 64
+        self.train_batch_size_per_task = 2048
+        self.entropy_coeff = 0.0
+        # The clipped surrogate alone, as in the paper (RLlib adds an adaptive KL term).
+        self.use_kl_loss = False
+        # RLlib clamps the *squared* value error at vf_clip_param. Unnormalized
+        # HalfCheetah values reach a few hundred, so 10 (RLlib's default) would cut
+        # the critic's gradient for most samples; 1e6 (errors up to 1000) never binds.
+        self.vf_clip_param = 1e6
+        # Actor and critic share no parameters and Adam is scale-invariant, so the
+        # value coefficient does not matter; no gradient clipping (as in the paper):
+        # a global norm would let the large unnormalized critic gradient shrink the
+        # actor's.
+        self.vf_loss_coeff = 1.0
+        self.grad_clip = None
+        # 4 envs per runner: 512-step fragments per env for 2048 steps per task, which
+        # amortizes RLlib's per-step runner overhead over 4 envs.
+        self.num_envs_per_env_runner = 4
+        self.rollout_fragment_length = "auto"
+        self.batch_mode = "truncate_episodes"
+        # k pinned runners per task, one central learner in the driver process.
+        self.runners_per_task = 1
+        self.num_env_runners = 1
+        self.num_learners = 0
+        self.env = PINNED_ENV
+        self.env_config = {"tasks": ["HalfCheetahSmallFoot-v0"]}
+        self.env_runner_cls = PinnedEnvRunner
+        # Prepended to RLlib's default env-to-module pipeline: the module needs the
+        # task id in every forward batch (and echoes it into the episodes).
+        self._env_to_module_connector = task_id_connector
+
+    @property
+    def task_set(self) -> TaskSet:
+        """The TaskSet of this experiment (from `env_config["tasks"]`)."""
+        return TaskSet.of(self.env_config["tasks"])
+
+    def multi_task(
+        self,
+        tasks: list[str] | tuple[str, ...] | str | None = None,
+        *,
+        runners_per_task: int | None = None,
+    ) -> Self:
+        """Sets the tasks and how many pinned runners each gets.
+
+        Args:
+            tasks: Task names in head order (or one comma-separated string).
+            runners_per_task: k; the algorithm then has k x len(tasks) runners.
+        """
+        if tasks is not None:
+            self.env_config = {**self.env_config, "tasks": list(TaskSet.of(tasks).names)}
+        if runners_per_task is not None:
+            if runners_per_task < 1:
+                raise ValueError(f"runners_per_task must be >= 1, got {runners_per_task}")
+            self.runners_per_task = runners_per_task
+        self.num_env_runners = self.runners_per_task * len(self.task_set)
+        return self
+
+    @override(PPOConfig)
+    def training(
+        self,
+        *,
+        train_batch_size_per_task: int = NotProvided,
+        multi_task_update: str = NotProvided,
+        updates_per_iteration: int = NotProvided,
+        **kwargs: Any,
+    ) -> Self:
+        """Sets PPO's training knobs (plus all of `PPOConfig.training`).
+
+        Args:
+            train_batch_size_per_task: Env steps of each task per update (per
+                learner); the train batch is this times the number of tasks, unless
+                `train_batch_size_per_learner` is set explicitly.
+            multi_task_update: Only "joint" (A2C's knob; PPO's minibatches mix tasks).
+            updates_per_iteration: Not supported (A2C's knob; one PPO update, of
+                `num_epochs` x minibatches, per iteration): a ValueError.
+        """
+        # The command line's --update / --updates-per-iteration land here: say so.
+        if multi_task_update is not NotProvided and multi_task_update != "joint":
+            raise ValueError(
+                f"PPO updates all tasks jointly; multi_task_update={multi_task_update!r} "
+                "is an A2C setting"
+            )
+        if updates_per_iteration is not NotProvided:
+            raise ValueError(
+                "updates_per_iteration is an A2C setting; PPO runs one update per iteration "
+                "(set num_epochs, minibatch_size, train_batch_size_per_task instead)"
+            )
+        super().training(**kwargs)
+        if train_batch_size_per_task is not NotProvided:
+            self.train_batch_size_per_task = train_batch_size_per_task
+        return self
+
+    @property
+    @override(AlgorithmConfig)
+    def train_batch_size_per_learner(self) -> int:
+        """The explicit setting, else `train_batch_size_per_task` x number of tasks."""
+        if self._train_batch_size_per_learner is not None:
+            return self._train_batch_size_per_learner
+        return self.train_batch_size_per_task * len(self.task_set)
+
+    @train_batch_size_per_learner.setter
+    def train_batch_size_per_learner(self, value: int | None) -> None:
+        self._train_batch_size_per_learner = value
+
+    @override(PPOConfig)
+    def validate(self) -> None:
+        super().validate()
+        n = len(self.task_set)
+        runners = self.num_env_runners
+        # (An evaluation config's runner count is that of the evaluation group.)
+        if not self.in_evaluation and (runners % n or (runners == 0 and n > 1)):
+            self._value_error(
+                f"num_env_runners={runners} must be a positive multiple of the "
+                f"number of tasks ({n}): every runner is pinned to one task"
+            )
+        if self.train_batch_size_per_task < 1:
+            self._value_error("train_batch_size_per_task must be >= 1")
+
+    @property
+    def model_shape(self) -> MultiTaskModelConfig:
+        """The module's shape for this experiment's tasks."""
+        return MultiTaskModelConfig(tasks=self.task_set.names)
+
+    @override(PPOConfig)
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        return module_spec(self.model_shape)
+
+    @override(PPOConfig)
+    def get_default_learner_class(self) -> type:
+        from mtrl_ray.algorithms.ppo.multi_task_ppo_torch_learner import (
+            MultiTaskPPOTorchLearner,
+        )
+
+        return MultiTaskPPOTorchLearner
+
+
+class MultiTaskPPO(PPO):
+    """RLlib's PPO, unchanged, with `MultiTaskPPOConfig` as its default config."""
+
+    @classmethod
+    @override(PPO)
+    def get_default_config(cls) -> MultiTaskPPOConfig:
+        return MultiTaskPPOConfig()
