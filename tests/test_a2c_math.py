@@ -69,6 +69,79 @@ def test_loss_matches_hand_computation():
     )
     assert abs(masked.item() - expected_first) < 1e-5
 
+    # Per-task loss weights multiply each task's samples' losses.
+    config, learner = build_learner(
+        entropy_coeff=0.01, vf_loss_coeff=0.5, task_loss_weights={TASKS[1]: 3.0}
+    )
+    batch[Columns.LOSS_MASK] = torch.tensor([True, True])
+    batch[TASK_ID] = torch.tensor([0, 1])
+    weighted = learner.compute_loss_for_module(
+        module_id=DEFAULT_MODULE_ID, config=config, batch=batch, fwd_out=fwd_out
+    )
+    per_sample = -advantages * log_prob + 0.5 * (returns - values) ** 2 - 0.01 * entropy
+    assert abs(weighted.item() - (per_sample[0] + 3.0 * per_sample[1]) / 2) < 1e-5
+
+
+def test_pcgrad_projects_conflicting_gradients():
+    """Hand-computed case: g1 = (1, 0) and g2 = (-1, 1) conflict (g1 . g2 = -1)."""
+    from mtrl_ray.algorithms.pcgrad import project_conflicting
+
+    g1, g2 = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])
+    # g1 - (-1 / 2) g2 = (0.5, 0.5); g2 - (-1 / 1) g1 = (0, 1); their sum:
+    torch.testing.assert_close(project_conflicting([g1, g2]), torch.tensor([0.5, 1.5]))
+    # Without conflict the plain sum is returned.
+    g3 = torch.tensor([1.0, 1.0])
+    torch.testing.assert_close(project_conflicting([g1, g3]), g1 + g3)
+    # The order of the tasks does not matter for two tasks.
+    torch.testing.assert_close(project_conflicting([g2, g1]), torch.tensor([0.5, 1.5]))
+
+
+def test_pcgrad_learner_replaces_the_shared_gradient_only():
+    """In the learner: trunk gradients = PCGrad of per-task ones; heads keep their own."""
+    from mtrl_ray.algorithms.pcgrad import project_conflicting
+
+    config, learner = build_learner(multi_task_update="joint", pcgrad=True)
+    plain_config, plain = build_learner(multi_task_update="joint")
+    plain.module[DEFAULT_MODULE_ID].load_state_dict(learner.module[DEFAULT_MODULE_ID].state_dict())
+    g = torch.Generator().manual_seed(0)
+    n = 16
+    batch = {
+        Columns.OBS: torch.randn(n, 17, generator=g),
+        TASK_ID: torch.tensor([0] * 8 + [1] * 8),
+        Columns.ACTIONS: torch.randn(n, 6, generator=g),
+        Columns.ADVANTAGES: torch.randn(n, generator=g) * 5,
+        Columns.VALUE_TARGETS: torch.randn(n, generator=g) * 5,
+        Columns.LOSS_MASK: torch.ones(n, dtype=torch.bool),
+    }
+
+    def grads(lrn, cfg):
+        module = lrn.module[DEFAULT_MODULE_ID]
+        fwd = module.forward_train(batch)
+        loss = lrn.compute_loss_for_module(
+            module_id=DEFAULT_MODULE_ID, config=cfg, batch=batch, fwd_out=fwd
+        )
+        shares = lrn.task_losses.get(DEFAULT_MODULE_ID, [])
+        shared = [p for name, p in module.named_parameters() if "trunk" in name]
+        per_task = [
+            torch.cat([x.reshape(-1) for x in torch.autograd.grad(s, shared, retain_graph=True)])
+            for s in shares
+        ]
+        lrn.compute_gradients({DEFAULT_MODULE_ID: loss})
+        named = {name: p.grad.clone() for name, p in module.named_parameters()}
+        return loss, per_task, named
+
+    loss, per_task, ours = grads(learner, config)
+    plain_loss, _, theirs = grads(plain, plain_config)
+    assert len(per_task) == 2 and torch.allclose(loss, plain_loss)
+    assert torch.dot(per_task[0], per_task[1]) < 0, "the constructed batch must conflict"
+    expected = project_conflicting(per_task)
+    trunk = torch.cat([ours[k].reshape(-1) for k in ours if "trunk" in k])
+    torch.testing.assert_close(trunk, expected)
+    assert not torch.allclose(trunk, per_task[0] + per_task[1])
+    for name in ours:
+        if "trunk" not in name:
+            torch.testing.assert_close(ours[name], theirs[name])
+
 
 def _episode(rewards, *, terminated=False, truncated=False, task=0) -> SingleAgentEpisode:
     obs = [np.full(17, float(i), np.float64) for i in range(len(rewards) + 1)]

@@ -73,6 +73,8 @@ class A2CConfig(AlgorithmConfig):
         self.updates_per_iteration = 50
         self.lean_connectors = True
         self.normalize_rewards = False
+        self.pcgrad = False
+        self.task_loss_weights: dict[str, float] | None = None
         self.fine_tune_from: str | None = None
         self.fine_tune_trainable = "all"
         self.fine_tune_source_head: str | None = None
@@ -181,6 +183,8 @@ class A2CConfig(AlgorithmConfig):
         updates_per_iteration: int = NotProvided,
         lean_connectors: bool = NotProvided,
         normalize_rewards: bool = NotProvided,
+        pcgrad: bool = NotProvided,
+        task_loss_weights: dict[str, float] | None = NotProvided,
         **kwargs: Any,
     ) -> Self:
         """Sets A2C's training knobs (plus all of `AlgorithmConfig.training`).
@@ -199,6 +203,11 @@ class A2CConfig(AlgorithmConfig):
             normalize_rewards: Divide rewards by the running std of the discounted
                 return, per runner (= per task), clipped to +-10, as the paper's
                 code (VecNormalize) did. Needs `lean_connectors`.
+            pcgrad: Gradient surgery on the shared trunks (PCGrad): a task's
+                gradient loses its component along another task's it conflicts
+                with. Needs `multi_task_update="joint"` (cycle steps one task at a time).
+            task_loss_weights: {task: weight} multiplying each task's samples'
+                losses (default 1 for every task).
         """
         super().training(**kwargs)
         for name, value in (
@@ -210,6 +219,8 @@ class A2CConfig(AlgorithmConfig):
             ("updates_per_iteration", updates_per_iteration),
             ("lean_connectors", lean_connectors),
             ("normalize_rewards", normalize_rewards),
+            ("pcgrad", pcgrad),
+            ("task_loss_weights", task_loss_weights),
         ):
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -236,6 +247,11 @@ class A2CConfig(AlgorithmConfig):
             self._value_error("normalize_rewards needs lean_connectors=True")
         if self.updates_per_iteration < 1:
             self._value_error("updates_per_iteration must be >= 1")
+        if self.pcgrad and self.multi_task_update != "joint":
+            self._value_error("pcgrad needs multi_task_update='joint' (cycle updates one task)")
+        unknown = set(self.task_loss_weights or {}) - set(self.task_set.names)
+        if unknown:
+            self._value_error(f"task_loss_weights for tasks not in the TaskSet: {sorted(unknown)}")
         if self.fine_tune_trainable not in TRAINABLE:
             self._value_error(f"fine_tune_trainable must be one of {TRAINABLE}, got "
                               f"{self.fine_tune_trainable!r}")  # fmt: skip

@@ -11,6 +11,7 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, TensorType
 
+from mtrl_ray.algorithms.pcgrad import PCGradLearner
 from mtrl_ray.checkpoints import read_checkpoint
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors import NStepReturns
@@ -27,7 +28,7 @@ ENTROPY = "entropy"
 NUM_TASK_UPDATES = "num_task_updates"
 
 
-class A2CTorchLearner(TorchLearner):
+class A2CTorchLearner(PCGradLearner, TorchLearner):
     """Central learner: owns the multi-head module, computes the A2C loss.
 
     Batch preparation lives in connectors (n-step returns); this class holds only
@@ -37,6 +38,7 @@ class A2CTorchLearner(TorchLearner):
     @override(TorchLearner)
     def build(self) -> None:
         super().build()
+        self.task_losses = {}  # per-task loss shares, for PCGrad
         rllib_pieces = self.config.add_default_connectors_to_learner_pipeline
         if self._learner_connector is not None and rllib_pieces and not self.config.lean_connectors:
             # RLlib's generic pieces: append the bootstrap state to each t_max-step
@@ -98,10 +100,23 @@ class A2CTorchLearner(TorchLearner):
         advantages = batch[Columns.ADVANTAGES]  # R_t - V(s_t), no gradient
         returns = batch[Columns.VALUE_TARGETS]  # R_t, n-step bootstrapped
 
-        pg_loss = -mean(advantages * log_prob)
-        vf_loss = mean((returns - fwd_out[Columns.VF_PREDS]) ** 2)
-        entropy = mean(pi.entropy())
-        total_loss = pg_loss + config.vf_loss_coeff * vf_loss - config.entropy_coeff * entropy
+        # Eq. 3 per sample: policy gradient, value regression, entropy bonus.
+        pg = -advantages * log_prob
+        vf = (returns - fwd_out[Columns.VF_PREDS]) ** 2
+        entropy = pi.entropy()
+        per_sample = pg + config.vf_loss_coeff * vf - config.entropy_coeff * entropy
+        task_ids = batch[TASK_ID].reshape(-1).long() if TASK_ID in batch else None
+        if config.task_loss_weights:
+            per_sample = per_sample * self._task_weights(module, config)[task_ids]
+        total_loss = mean(per_sample)
+        if config.pcgrad:
+            # Each task's share of the mean (the shares sum to it), for PCGrad.
+            keep = mask if mask is not None else torch.ones_like(task_ids, dtype=torch.bool)
+            self.task_losses[module_id] = [
+                per_sample[keep & (task_ids == t)].sum() / keep.sum()
+                for t in torch.unique(task_ids[keep])
+            ]
+        pg_loss, vf_loss, entropy = mean(pg), mean(vf), mean(entropy)
 
         self.metrics.log_dict(
             {POLICY_LOSS: pg_loss, VF_LOSS: vf_loss, ENTROPY: entropy},
@@ -109,6 +124,12 @@ class A2CTorchLearner(TorchLearner):
             window=1,
         )
         return total_loss
+
+    @staticmethod
+    def _task_weights(module: Any, config: Any) -> torch.Tensor:
+        """Loss weight per head index, from `config.task_loss_weights` (default 1)."""
+        weights = config.task_loss_weights
+        return torch.tensor([float(weights.get(task, 1.0)) for task in module.cfg.tasks])
 
     @override(TorchLearner)
     def _update(self, batch: dict[str, Any], **kwargs) -> tuple[Any, Any, Any]:
