@@ -153,3 +153,56 @@ def test_ppo_learns_point_mass(ray_local, tmp_path):
     (evaluated,) = evaluate_checkpoint(checkpoint, episodes=10, deterministic=True)
     assert evaluated.task == POINT_MASS_ID
     assert evaluated.mean > random_return + 0.5 * abs(random_return), evaluated
+
+
+def test_per_task_shares_sum_to_ppo_loss_and_weights_apply():
+    """PCGrad / task weights split RLlib's PPO loss by task without changing it."""
+    import torch
+    from conftest import ACT_SPACE, OBS_SPACE
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.evaluation.postprocessing import Postprocessing
+
+    from mtrl_ray.columns import TASK_ID
+
+    def learner_and_loss(**training):
+        config = MultiTaskPPOConfig().multi_task(TWO_TASKS).training(**training)
+        learner = config.build_learner(spaces={DEFAULT_MODULE_ID: (OBS_SPACE, ACT_SPACE)})
+        torch.manual_seed(0)
+        learner.module[DEFAULT_MODULE_ID].load_state_dict(reference)
+        g = torch.Generator().manual_seed(1)
+        n = 12
+        batch = {
+            Columns.OBS: torch.randn(n, 17, generator=g),
+            TASK_ID: torch.tensor([0] * 5 + [1] * 7),
+            Columns.ACTIONS: torch.randn(n, 6, generator=g),
+            Columns.ACTION_LOGP: torch.randn(n, generator=g) - 6.0,
+            Postprocessing.ADVANTAGES: torch.randn(n, generator=g),
+            Postprocessing.VALUE_TARGETS: torch.randn(n, generator=g),
+            Columns.LOSS_MASK: torch.ones(n, dtype=torch.bool),
+        }
+        module = learner.module[DEFAULT_MODULE_ID]
+        batch[Columns.ACTION_DIST_INPUTS] = module.forward_train(batch)[
+            Columns.ACTION_DIST_INPUTS
+        ].detach()
+        loss = learner.compute_loss_for_module(
+            module_id=DEFAULT_MODULE_ID,
+            config=learner.config,
+            batch=batch,
+            fwd_out=module.forward_train(batch),
+        )
+        return learner, loss
+
+    base = MultiTaskPPOConfig().multi_task(TWO_TASKS)
+    reference = (
+        base.build_learner(spaces={DEFAULT_MODULE_ID: (OBS_SPACE, ACT_SPACE)})
+        .module[DEFAULT_MODULE_ID]
+        .state_dict()
+    )
+    _, plain = learner_and_loss()
+    learner, split = learner_and_loss(pcgrad=True)
+    torch.testing.assert_close(split, plain)
+    shares = learner.task_losses[DEFAULT_MODULE_ID]
+    assert len(shares) == 2
+    torch.testing.assert_close(sum(shares), plain)
+    _, weighted = learner_and_loss(task_loss_weights={TWO_TASKS[1]: 0.0})
+    torch.testing.assert_close(weighted, shares[0])  # task 1 weighted out

@@ -150,7 +150,7 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
             tasks = torch.unique(task_ids)  # sorted: E_1, ..., E_n
             for task in tasks:
                 rows = task_ids == task
-                task_batch = {k: _rows(v, rows) for k, v in module_batch.items()}
+                task_batch = {k: select_rows(v, rows) for k, v in module_batch.items()}
                 result = super()._update({module_id: task_batch})
             self.metrics.log_value((module_id, NUM_TASK_UPDATES), len(tasks), window=1)
         return result
@@ -159,7 +159,8 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
         update_observation_statistics(self.module, batch)
 
 
-def _rows(value: Any, rows: torch.Tensor) -> Any:
+def select_rows(value: Any, rows: torch.Tensor) -> Any:
+    """`value[rows]` for a per-row tensor column; anything else unchanged."""
     if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == rows.shape[0]:
         return value[rows]
     return value

@@ -46,6 +46,8 @@ class MultiTaskPPOConfig(PPOConfig):
         self.num_epochs = 10
         self.minibatch_size = 64
         self.train_batch_size_per_task = 2048
+        self.pcgrad = False
+        self.task_loss_weights: dict[str, float] | None = None
         self.entropy_coeff = 0.0
         # The clipped surrogate alone, as in the paper (RLlib adds an adaptive KL term).
         self.use_kl_loss = False
@@ -106,6 +108,8 @@ class MultiTaskPPOConfig(PPOConfig):
         self,
         *,
         train_batch_size_per_task: int = NotProvided,
+        pcgrad: bool = NotProvided,
+        task_loss_weights: dict[str, float] | None = NotProvided,
         multi_task_update: str = NotProvided,
         updates_per_iteration: int = NotProvided,
         **kwargs: Any,
@@ -116,6 +120,8 @@ class MultiTaskPPOConfig(PPOConfig):
             train_batch_size_per_task: Env steps of each task per update (per
                 learner); the train batch is this times the number of tasks, unless
                 `train_batch_size_per_learner` is set explicitly.
+            pcgrad: Gradient surgery (PCGrad) on the shared trunks, per minibatch.
+            task_loss_weights: {task: weight} of each task's share of the loss.
             multi_task_update: Only "joint" (A2C's knob; PPO's minibatches mix tasks).
             updates_per_iteration: Not supported (A2C's knob; one PPO update, of
                 `num_epochs` x minibatches, per iteration): a ValueError.
@@ -134,6 +140,10 @@ class MultiTaskPPOConfig(PPOConfig):
         super().training(**kwargs)
         if train_batch_size_per_task is not NotProvided:
             self.train_batch_size_per_task = train_batch_size_per_task
+        if pcgrad is not NotProvided:
+            self.pcgrad = pcgrad
+        if task_loss_weights is not NotProvided:
+            self.task_loss_weights = task_loss_weights
         return self
 
     @property
