@@ -10,11 +10,17 @@ from typing import Any
 import yaml
 
 from mtrl_ray.algorithms.a2c import A2CConfig
+from mtrl_ray.algorithms.appo import MultiTaskAPPOConfig
 from mtrl_ray.algorithms.distill import DistillConfig
 from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
 
 #: Algorithms the classic YAML form can name in `run:`.
-ALGORITHMS = {"A2C": A2CConfig, "Distill": DistillConfig, "PPO": MultiTaskPPOConfig}
+ALGORITHMS = {
+    "A2C": A2CConfig,
+    "APPO": MultiTaskAPPOConfig,
+    "Distill": DistillConfig,
+    "PPO": MultiTaskPPOConfig,
+}
 
 
 class TunedExampleError(ValueError):
