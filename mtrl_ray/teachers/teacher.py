@@ -112,7 +112,12 @@ class TeacherPolicy(nn.Module):
             inference_only=True,
             model_config={**teacher.model_config, "critic": False, "tasks": list(config.tasks)},
         )
-        state = {k: torch.from_numpy(np.array(v)) for k, v in teacher.weights.items()}
+        # The actor's tensors only: a checkpoint may hold more (e.g. APPO's target copy).
+        own = self.policy.state_dict()
+        missing = sorted(set(own) - set(teacher.weights))
+        if missing:
+            raise TeacherError(f"teacher {teacher.path} lacks tensors {missing}")
+        state = {k: torch.from_numpy(np.array(teacher.weights[k])) for k in own}
         self.policy.load_state_dict(state, strict=True)
         self.requires_grad_(False)
         self.eval()

@@ -1,0 +1,55 @@
+"""RLlib's APPO learner plus the per-task observation statistics update."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from ray.rllib.algorithms.appo.appo_learner import APPOLearner
+from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
+from ray.rllib.core.learner.learner import Learner
+from ray.rllib.core.learner.training_data import TrainingData
+from ray.rllib.policy.sample_batch import MultiAgentBatch
+from ray.rllib.utils.annotations import override
+
+from mtrl_ray.modules.observation_normalizer import update_observation_statistics
+
+
+class MultiTaskAPPOTorchLearner(APPOTorchLearner):
+    """APPO's loss and update, unchanged; then the normalizer learns from the batch.
+
+    In RLlib's APPO the driver side of `update()` only builds the train batch (or
+    receives it from aggregator actors) and queues it; a learner thread takes batches
+    from the queue (or the circular buffer, which hands each batch out up to K times)
+    and runs `Learner.update` on each: `_create_iterator_if_necessary` sees the batch
+    (with `obs`, `task_id` and `loss_mask`), then the `num_epochs` gradient steps run,
+    then `after_gradient_based_update`, all in that thread.
+
+    The per-task statistics learn from each batch once, after its first update (all
+    its epochs), so every step on it used the statistics current when it started;
+    they reach the runners with the next weights. They are updated before APPO's
+    target sync (`super().after_gradient_based_update`), so the target policy copies
+    weights and statistics as the runners receive them.
+    """
+
+    @override(APPOTorchLearner)
+    def build(self) -> None:
+        super().build()
+        # Only the learner thread touches these.
+        self._train_batch: MultiAgentBatch | None = None
+        self._batches_counted: weakref.WeakSet = weakref.WeakSet()
+
+    @override(Learner)
+    def _create_iterator_if_necessary(self, *, training_data: TrainingData, **kwargs: Any):
+        # The batch this update trains on; a batch the circular buffer hands out
+        # again is the same object.
+        self._train_batch = training_data.batch
+        return super()._create_iterator_if_necessary(training_data=training_data, **kwargs)
+
+    @override(APPOLearner)
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        batch, self._train_batch = self._train_batch, None
+        if isinstance(batch, MultiAgentBatch) and batch not in self._batches_counted:
+            self._batches_counted.add(batch)
+            update_observation_statistics(self.module, batch.policy_batches)
+        super().after_gradient_based_update(timesteps=timesteps)
