@@ -91,7 +91,8 @@ def mtrl_ray_a2c(seconds: float, update: str = "cycle") -> tuple[float, dict[str
     """Env steps/s of mtrl-ray multi-task A2C (6 x 1 x 16, t_max 5) and its timers (ms/update)."""
     from mtrl_ray.algorithms.a2c import A2CConfig
 
-    return _rate(A2CConfig().multi_task(PAPER_TASKS, update=update), seconds)
+    config = A2CConfig().multi_task(PAPER_TASKS, update=update)
+    return _rate(config.training(updates_per_iteration=50), seconds)
 
 
 def mtrl_ray_distill(
@@ -103,16 +104,31 @@ def mtrl_ray_distill(
     config = (
         DistillConfig()
         .multi_task(PAPER_TASKS, update="cycle")
+        .training(updates_per_iteration=50)
         .distillation(teachers=teachers, teacher_rollout_prob=teacher_rollout_prob)
     )
     return _rate(config, seconds)
 
 
-def _rate(config, seconds: float) -> tuple[float, dict[str, float]]:
+def mtrl_ray_ppo(seconds: float) -> tuple[float, dict[str, float]]:
+    """RLlib's PPO with the multi-task module (its tuned example's defaults: 4 envs/runner)."""
+    from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
+
+    return _rate(MultiTaskPPOConfig().multi_task(PAPER_TASKS), seconds, num_envs=None)
+
+
+def mtrl_ray_appo(seconds: float) -> tuple[float, dict[str, float]]:
+    """RLlib's APPO (asynchronous, streaming) with the multi-task module, its defaults."""
+    from mtrl_ray.algorithms.appo import MultiTaskAPPOConfig
+
+    return _rate(MultiTaskAPPOConfig().multi_task(PAPER_TASKS), seconds, num_envs=None)
+
+
+def _rate(config, seconds: float, num_envs: int | None = NUM_ENVS) -> tuple[float, dict]:
     import ray
 
-    config.env_runners(num_envs_per_env_runner=NUM_ENVS, rollout_fragment_length=T_MAX)
-    config.training(updates_per_iteration=50)
+    if num_envs is not None:  # A2C's layout: 16 envs per runner, t_max-step fragments
+        config.env_runners(num_envs_per_env_runner=num_envs, rollout_fragment_length=T_MAX)
     # 7 logical CPUs (6 runners + the learner): they share the real cores.
     ray.init(num_cpus=7, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
@@ -170,7 +186,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    raw, sb3, ours, joint, distill, mixed = [], [], [], [], [], []
+    raw, sb3, ours, joint, distill, mixed, ppo, appo = [], [], [], [], [], [], [], []
     timers: dict[str, float] = {}
     distill_timers: dict[str, float] = {}
     for _ in range(args.repeats):
@@ -182,6 +198,8 @@ def main() -> None:
         rate, distill_timers = mtrl_ray_distill(args.seconds, args.teachers)
         distill.append(rate)
         mixed.append(mtrl_ray_distill(args.seconds, args.teachers, teacher_rollout_prob=0.5)[0])
+        ppo.append(mtrl_ray_ppo(args.seconds)[0])
+        appo.append(mtrl_ray_appo(args.seconds)[0])
     med = {
         k: statistics.median(v)
         for k, v in {
@@ -212,6 +230,8 @@ def main() -> None:
         row("(c') the same, joint update", joint),
         row("(d) mtrl-ray distillation, same layout, student-driven (p_t = 0)", distill),
         row("(d') the same, half the fragments teacher-driven (p_t = 0.5)", mixed),
+        row("(e) mtrl-ray PPO (RLlib's), 6 tasks x 1 runner x 4 envs, tuned-example defaults", ppo),
+        row("(f) mtrl-ray APPO (RLlib's, streaming), 6 tasks x 1 runner x 4 envs, defaults", appo),
         "",
         f"- (c)/(a) = {med['ours'] / med['raw']:.2f}  (target >= 0.40)",
         f"- (c)/(b) = {med['ours'] / med['sb3']:.2f}  (target >= 1.00)",
