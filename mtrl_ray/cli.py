@@ -150,10 +150,14 @@ def _init_ray(address: str | None, cpus_wanted: float = 0.0) -> None:
 
 
 def _cluster_running() -> bool:
-    """Whether a Ray cluster started with `ray start` / `ray up` runs on this machine."""
-    from ray._private.services import find_gcs_addresses
+    """Whether `ray.init()` would join a cluster (RAY_ADDRESS, or one from `ray start`).
 
-    return bool(find_gcs_addresses())
+    Exactly ray.init's own test: a Ray that another program started with `ray.init()`
+    is not joined, so it must not stop us from sizing the local Ray we start.
+    """
+    from ray._private.services import canonicalize_bootstrap_address
+
+    return canonicalize_bootstrap_address(None) is not None
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -217,6 +217,11 @@ def test_config_override(tmp_path):
 
 
 def test_yaml_tuned_example_trains(ray_local, tmp_path, capsys):
+    from mtrl_ray.cli import _cluster_running
+
+    # A Ray some program started with ray.init() (this test's) is not one `rllib`
+    # would join, so it must not be taken for one (it would size its own Ray wrong).
+    assert not _cluster_running()
     yaml_example = EXAMPLE.parent / "halfcheetah_scratch.yaml"
     argv = [
         "train", "file", str(yaml_example), "--tasks", "HalfCheetahBigLeg-v0",
