@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import gymnasium as gym
@@ -16,12 +17,11 @@ OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (17,), np.float64)
 ACT_SPACE = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
 
 
-@pytest.fixture
-def ray_local(tmp_path_factory):
-    """A private local Ray (own temp dir, 2 CPUs), shut down even if the test fails."""
+@contextlib.contextmanager
+def local_ray(temp_dir):
+    """A private local Ray (own temp dir, 2 CPUs), shut down even if the body fails."""
     import ray
 
-    temp_dir = tmp_path_factory.mktemp("ray")
     # Runner-side helper functions defined in test modules must import on the workers.
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     python_path = os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH")) if p)
@@ -37,3 +37,17 @@ def ray_local(tmp_path_factory):
         yield ray
     finally:
         ray.shutdown()
+
+
+@pytest.fixture
+def ray_local(tmp_path_factory):
+    """A local Ray for one test."""
+    with local_ray(tmp_path_factory.mktemp("ray")) as ray:
+        yield ray
+
+
+@pytest.fixture(scope="module")
+def ray_module(tmp_path_factory):
+    """A local Ray shared by a module's tests (e.g. around a trained checkpoint)."""
+    with local_ray(tmp_path_factory.mktemp("ray")) as ray:
+        yield ray

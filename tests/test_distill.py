@@ -55,28 +55,6 @@ def test_kl_matches_torch():
 
 
 @pytest.fixture(scope="module")
-def ray_module(tmp_path_factory):
-    """One local Ray for this module's tests (shut down even if they fail)."""
-    import ray
-
-    temp_dir = tmp_path_factory.mktemp("ray")
-    tests_dir = os.path.dirname(os.path.abspath(__file__))
-    python_path = os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH")) if p)
-    ray.init(
-        runtime_env={"env_vars": {"PYTHONPATH": python_path}},
-        num_cpus=2,
-        include_dashboard=False,
-        _temp_dir=str(temp_dir),
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def teacher_checkpoint(ray_module, tmp_path_factory) -> Path:
     """A two-task A2C checkpoint trained well past random on both point-mass tasks."""
     config = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -76,28 +75,6 @@ def test_adding_a_head_leaves_existing_heads_outputs_unchanged():
     load_fine_tune_start(new, old.state_dict(), head_sources(("a", "b"), ("a", "b", "c"), "b"))
     assert torch.equal(new.actor_heads.out.weight[2], old.actor_heads.out.weight[1])
     assert torch.equal(new.obs_normalizer.mean[2], old.obs_normalizer.mean[1])
-
-
-@pytest.fixture(scope="module")
-def ray_module(tmp_path_factory):
-    """One local Ray for this module's tests (shut down even if they fail)."""
-    import ray
-
-    temp_dir = tmp_path_factory.mktemp("ray")
-    tests_dir = os.path.dirname(os.path.abspath(__file__))
-    python_path = os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH")) if p)
-    ray.init(
-        runtime_env={"env_vars": {"PYTHONPATH": python_path}},
-        num_cpus=2,
-        include_dashboard=False,
-        _temp_dir=str(temp_dir),
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
 
 
 def _config() -> A2CConfig:
