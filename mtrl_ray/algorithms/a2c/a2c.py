@@ -36,20 +36,19 @@ from ray.rllib.utils.metrics import (
 )
 from typing_extensions import Self
 
+from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 from mtrl_ray.checkpoints import WEIGHTS, CheckpointError, read_checkpoint
-from mtrl_ray.connectors import NStepReturns, task_id_connector
+from mtrl_ray.connectors import NStepReturns
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian, lean_env_to_module
 from mtrl_ray.modules.fine_tuning import TRAINABLE
-from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig, module_spec
+from mtrl_ray.modules.multi_task_actor_critic import module_spec
 from mtrl_ray.monitoring import learner_update_seconds
-from mtrl_ray.runners import PinnedEnvRunner
-from mtrl_ray.tasks import PINNED_ENV, TaskSet
 
 UPDATE_MODES = ("cycle", "joint")
 
 
-class A2CConfig(AlgorithmConfig):
+class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
     """A2C with the paper's defaults (REFERENCE.md, section 4.1).
 
     Example:
@@ -78,21 +77,10 @@ class A2CConfig(AlgorithmConfig):
         self.fine_tune_from: str | None = None
         self.fine_tune_trainable = "all"
         self.fine_tune_source_head: str | None = None
-        # k pinned runners per task, one central learner in the driver process.
-        self.runners_per_task = 1
-        self.num_env_runners = 1
-        self.num_learners = 0
-        self.env = PINNED_ENV
-        self.env_config = {"tasks": ["HalfCheetahSmallFoot-v0"]}
-        self.env_runner_cls = PinnedEnvRunner
-        self._env_to_module_connector = task_id_connector
+        self._pin_tasks()
         self.batch_mode = "truncate_episodes"
 
-    @property
-    def task_set(self) -> TaskSet:
-        """The TaskSet of this experiment (from `env_config["tasks"]`)."""
-        return TaskSet.of(self.env_config["tasks"])
-
+    @override(PinnedTasksConfig)
     def multi_task(
         self,
         tasks: list[str] | tuple[str, ...] | str | None = None,
@@ -108,14 +96,7 @@ class A2CConfig(AlgorithmConfig):
             update: "cycle" (one optimizer step per task batch, in turn; the paper)
                 or "joint" (one step on all tasks' samples).
         """
-        if tasks is not None:
-            self.env_config = {**self.env_config, "tasks": list(TaskSet.of(tasks).names)}
-        if runners_per_task is not None:
-            if runners_per_task < 1:
-                raise ValueError(f"runners_per_task must be >= 1, got {runners_per_task}")
-            self.runners_per_task = runners_per_task
-        sampled = self.env_config.get("variants") or self.task_set.names
-        self.num_env_runners = self.runners_per_task * len(sampled)
+        super().multi_task(tasks, runners_per_task=runners_per_task)
         if update is not None:
             self.multi_task_update = update
         return self
@@ -229,20 +210,11 @@ class A2CConfig(AlgorithmConfig):
     @override(AlgorithmConfig)
     def validate(self) -> None:
         super().validate()
-        n = len(self.task_set)
         if self.multi_task_update not in UPDATE_MODES:
             self._value_error(
                 f"multi_task_update must be one of {UPDATE_MODES}, got {self.multi_task_update!r}"
             )
-        runners = self.num_env_runners
-        # Runners sample every task, or only the `variants` (a new head's task).
-        n = len(self.env_config.get("variants") or ()) or n
-        # (An evaluation config's runner count is that of the evaluation group.)
-        if not self.in_evaluation and (runners % n or (runners == 0 and n > 1)):
-            self._value_error(
-                f"num_env_runners={runners} must be a positive multiple of the "
-                f"number of sampled tasks ({n}): every runner is pinned to one task"
-            )
+        self._validate_pinned_runners()
         if self.normalize_rewards and not self.lean_connectors:
             self._value_error("normalize_rewards needs lean_connectors=True")
         if self.updates_per_iteration < 1:
@@ -312,11 +284,6 @@ class A2CConfig(AlgorithmConfig):
             input_observation_space=input_observation_space,
             input_action_space=input_action_space,
         )
-
-    @property
-    def model_shape(self) -> MultiTaskModelConfig:
-        """The module's shape for this experiment's tasks."""
-        return MultiTaskModelConfig(tasks=self.task_set.names)
 
     @override(AlgorithmConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:

@@ -19,13 +19,10 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 from typing_extensions import Self
 
-from mtrl_ray.connectors import task_id_connector
-from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
-from mtrl_ray.runners import PinnedEnvRunner
-from mtrl_ray.tasks import PINNED_ENV, TaskSet
+from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 
 
-class MultiTaskAPPOConfig(APPOConfig):
+class MultiTaskAPPOConfig(PinnedTasksConfig, APPOConfig):
     """APPO with MuJoCo-style defaults, per task, sized for a small machine.
 
     Runners sample without waiting for the learner; each train batch holds about
@@ -84,41 +81,7 @@ class MultiTaskAPPOConfig(APPOConfig):
         # RLlib polls the runners with timeout 0, in a loop for >= 10 s per
         # iteration; a short wait lets the driver sleep instead of spinning.
         self.timeout_s_sampler_manager = 0.05
-        # k pinned runners per task.
-        self.runners_per_task = 1
-        self.num_env_runners = 1
-        self.env = PINNED_ENV
-        self.env_config = {"tasks": ["HalfCheetahSmallFoot-v0"]}
-        self.env_runner_cls = PinnedEnvRunner
-        # Prepended to RLlib's default env-to-module pipeline: the module needs the
-        # task id in every forward batch (and echoes it into the episodes).
-        self._env_to_module_connector = task_id_connector
-
-    @property
-    def task_set(self) -> TaskSet:
-        """The TaskSet of this experiment (from `env_config["tasks"]`)."""
-        return TaskSet.of(self.env_config["tasks"])
-
-    def multi_task(
-        self,
-        tasks: list[str] | tuple[str, ...] | str | None = None,
-        *,
-        runners_per_task: int | None = None,
-    ) -> Self:
-        """Sets the tasks and how many pinned runners each gets.
-
-        Args:
-            tasks: Task names in head order (or one comma-separated string).
-            runners_per_task: k; the algorithm then has k x len(tasks) runners.
-        """
-        if tasks is not None:
-            self.env_config = {**self.env_config, "tasks": list(TaskSet.of(tasks).names)}
-        if runners_per_task is not None:
-            if runners_per_task < 1:
-                raise ValueError(f"runners_per_task must be >= 1, got {runners_per_task}")
-            self.runners_per_task = runners_per_task
-        self.num_env_runners = self.runners_per_task * len(self.task_set)
-        return self
+        self._pin_tasks()
 
     @override(APPOConfig)
     def training(
@@ -170,21 +133,9 @@ class MultiTaskAPPOConfig(APPOConfig):
     @override(APPOConfig)
     def validate(self) -> None:
         super().validate()
-        n = len(self.task_set)
-        runners = self.num_env_runners
-        # (An evaluation config's runner count is that of the evaluation group.)
-        if not self.in_evaluation and (runners % n or (runners == 0 and n > 1)):
-            self._value_error(
-                f"num_env_runners={runners} must be a positive multiple of the "
-                f"number of tasks ({n}): every runner is pinned to one task"
-            )
+        self._validate_pinned_runners()
         if self.train_batch_size_per_task < 1:
             self._value_error("train_batch_size_per_task must be >= 1")
-
-    @property
-    def model_shape(self) -> MultiTaskModelConfig:
-        """The module's shape for this experiment's tasks."""
-        return MultiTaskModelConfig(tasks=self.task_set.names)
 
     @override(APPOConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:

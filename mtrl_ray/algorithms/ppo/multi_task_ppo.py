@@ -16,13 +16,11 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 from typing_extensions import Self
 
-from mtrl_ray.connectors import task_id_connector
-from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig, module_spec
-from mtrl_ray.runners import PinnedEnvRunner
-from mtrl_ray.tasks import PINNED_ENV, TaskSet
+from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
+from mtrl_ray.modules.multi_task_actor_critic import module_spec
 
 
-class MultiTaskPPOConfig(PPOConfig):
+class MultiTaskPPOConfig(PinnedTasksConfig, PPOConfig):
     """PPO with the MuJoCo defaults of Schulman et al. (2017), per task.
 
     Every task gets `train_batch_size_per_task` env steps per update (2048, the
@@ -66,42 +64,7 @@ class MultiTaskPPOConfig(PPOConfig):
         self.num_envs_per_env_runner = 4
         self.rollout_fragment_length = "auto"
         self.batch_mode = "truncate_episodes"
-        # k pinned runners per task, one central learner in the driver process.
-        self.runners_per_task = 1
-        self.num_env_runners = 1
-        self.num_learners = 0
-        self.env = PINNED_ENV
-        self.env_config = {"tasks": ["HalfCheetahSmallFoot-v0"]}
-        self.env_runner_cls = PinnedEnvRunner
-        # Prepended to RLlib's default env-to-module pipeline: the module needs the
-        # task id in every forward batch (and echoes it into the episodes).
-        self._env_to_module_connector = task_id_connector
-
-    @property
-    def task_set(self) -> TaskSet:
-        """The TaskSet of this experiment (from `env_config["tasks"]`)."""
-        return TaskSet.of(self.env_config["tasks"])
-
-    def multi_task(
-        self,
-        tasks: list[str] | tuple[str, ...] | str | None = None,
-        *,
-        runners_per_task: int | None = None,
-    ) -> Self:
-        """Sets the tasks and how many pinned runners each gets.
-
-        Args:
-            tasks: Task names in head order (or one comma-separated string).
-            runners_per_task: k; the algorithm then has k x len(tasks) runners.
-        """
-        if tasks is not None:
-            self.env_config = {**self.env_config, "tasks": list(TaskSet.of(tasks).names)}
-        if runners_per_task is not None:
-            if runners_per_task < 1:
-                raise ValueError(f"runners_per_task must be >= 1, got {runners_per_task}")
-            self.runners_per_task = runners_per_task
-        self.num_env_runners = self.runners_per_task * len(self.task_set)
-        return self
+        self._pin_tasks()
 
     @override(PPOConfig)
     def training(
@@ -161,21 +124,9 @@ class MultiTaskPPOConfig(PPOConfig):
     @override(PPOConfig)
     def validate(self) -> None:
         super().validate()
-        n = len(self.task_set)
-        runners = self.num_env_runners
-        # (An evaluation config's runner count is that of the evaluation group.)
-        if not self.in_evaluation and (runners % n or (runners == 0 and n > 1)):
-            self._value_error(
-                f"num_env_runners={runners} must be a positive multiple of the "
-                f"number of tasks ({n}): every runner is pinned to one task"
-            )
+        self._validate_pinned_runners()
         if self.train_batch_size_per_task < 1:
             self._value_error("train_batch_size_per_task must be >= 1")
-
-    @property
-    def model_shape(self) -> MultiTaskModelConfig:
-        """The module's shape for this experiment's tasks."""
-        return MultiTaskModelConfig(tasks=self.task_set.names)
 
     @override(PPOConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:

@@ -1,0 +1,77 @@
+"""What every multi-task algorithm config adds to RLlib's: tasks, pinned runners, module.
+
+A2C, distillation, PPO and APPO all run the same way: one TaskSet, k runners per
+task each pinned to its task, the task id on every sample, the multi-head module.
+`PinnedTasksConfig` is that part, mixed in before RLlib's config class.
+"""
+
+from __future__ import annotations
+
+from typing_extensions import Self
+
+from mtrl_ray.connectors import task_id_connector
+from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
+from mtrl_ray.runners import PinnedEnvRunner
+from mtrl_ray.tasks import PINNED_ENV, TaskSet
+
+
+class PinnedTasksConfig:
+    """Mixin for an `AlgorithmConfig`: the TaskSet, pinned runners, the module's shape."""
+
+    def _pin_tasks(self) -> None:
+        """Defaults: one task, one runner, one central learner in the driver process."""
+        self.runners_per_task = 1
+        self.num_env_runners = 1
+        self.num_learners = 0
+        self.env = PINNED_ENV
+        self.env_config = {"tasks": ["HalfCheetahSmallFoot-v0"]}
+        self.env_runner_cls = PinnedEnvRunner
+        # The module needs the task id in every forward batch (and echoes it into
+        # the episodes).
+        self._env_to_module_connector = task_id_connector
+
+    @property
+    def task_set(self) -> TaskSet:
+        """The TaskSet of this experiment (from `env_config["tasks"]`)."""
+        return TaskSet.of(self.env_config["tasks"])
+
+    def multi_task(
+        self,
+        tasks: list[str] | tuple[str, ...] | str | None = None,
+        *,
+        runners_per_task: int | None = None,
+    ) -> Self:
+        """Sets the tasks and how many pinned runners each gets.
+
+        Args:
+            tasks: Task names in head order (or one comma-separated string).
+            runners_per_task: k; the algorithm then has k runners per sampled task
+                (every task, or only `env_config["variants"]`, e.g. a new head's).
+        """
+        if tasks is not None:
+            self.env_config = {**self.env_config, "tasks": list(TaskSet.of(tasks).names)}
+        if runners_per_task is not None:
+            if runners_per_task < 1:
+                raise ValueError(f"runners_per_task must be >= 1, got {runners_per_task}")
+            self.runners_per_task = runners_per_task
+        self.num_env_runners = self.runners_per_task * self._num_sampled_tasks
+        return self
+
+    @property
+    def _num_sampled_tasks(self) -> int:
+        return len(self.env_config.get("variants") or self.task_set.names)
+
+    def _validate_pinned_runners(self) -> None:
+        """Every runner is pinned to one sampled task: a positive multiple of them."""
+        n, runners = self._num_sampled_tasks, self.num_env_runners
+        # (An evaluation config's runner count is that of the evaluation group.)
+        if not self.in_evaluation and (runners % n or (runners == 0 and n > 1)):
+            self._value_error(
+                f"num_env_runners={runners} must be a positive multiple of the "
+                f"number of tasks sampled ({n}): every runner is pinned to one task"
+            )
+
+    @property
+    def model_shape(self) -> MultiTaskModelConfig:
+        """The module's shape for this experiment's tasks."""
+        return MultiTaskModelConfig(tasks=self.task_set.names)
