@@ -122,6 +122,26 @@ def read_checkpoint(path: str | Path) -> CheckpointInfo:
         raise CheckpointError(f"unreadable {MANIFEST} in {path}: {e}") from None
 
 
+def read_weights(info: CheckpointInfo, what: str = "weights") -> dict[str, torch.Tensor]:
+    """The checkpoint's module tensors, loaded weights-only (no pickled code runs).
+
+    Args:
+        info: The checkpoint.
+        what: How error messages name the file's role, e.g. "teacher weights".
+
+    Raises:
+        CheckpointError: naming the file, if it is missing or unreadable.
+    """
+    if not info.weights_path.is_file():
+        raise CheckpointError(f"checkpoint {info.path} has no {WEIGHTS} ({what})")
+    try:
+        return torch.load(info.weights_path, map_location="cpu", weights_only=True)
+    except Exception as e:  # any corruption: report the file, not a traceback
+        raise CheckpointError(
+            f"cannot read {what} {info.weights_path}: {type(e).__name__}: {e}"
+        ) from None
+
+
 def _shape(value: list[int] | None) -> tuple[int, ...] | None:
     return None if value is None else tuple(int(v) for v in value)
 

@@ -19,7 +19,13 @@ import torch
 from ray.rllib.core.columns import Columns
 from torch import nn
 
-from mtrl_ray.checkpoints import MANIFEST, WEIGHTS, CheckpointError, read_checkpoint
+from mtrl_ray.checkpoints import (
+    MANIFEST,
+    WEIGHTS,
+    CheckpointError,
+    read_checkpoint,
+    read_weights,
+)
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskActorCritic, MultiTaskModelConfig
 
@@ -70,15 +76,13 @@ def load_teacher(checkpoint: str | Path, task: str) -> Teacher:
     if info.observation_shape is None or not info.weights_path.is_file():
         raise TeacherError(
             f"teacher checkpoint {info.path} has no {WEIGHTS} (or no spaces in {MANIFEST}): "
-            "it predates weights-only checkpoints; re-save it with this version"
+            "it predates weights-only checkpoints; add it with `rllib upgrade-checkpoint`"
         )
     try:
-        tensors = torch.load(info.weights_path, map_location="cpu", weights_only=True)
-        weights = {k: v.numpy() for k, v in tensors.items() if not k.startswith("critic")}
-    except Exception as e:  # any corruption: report the file, not a traceback
-        raise TeacherError(
-            f"cannot read teacher weights {info.weights_path}: {type(e).__name__}: {e}"
-        ) from None
+        tensors = read_weights(info, what="teacher weights")
+    except CheckpointError as e:
+        raise TeacherError(str(e)) from None
+    weights = {k: v.numpy() for k, v in tensors.items() if not k.startswith("critic")}
     return Teacher(
         task=task,
         head=info.tasks.index(task),

@@ -237,8 +237,8 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
             raise CheckpointError(f"fine-tune checkpoint {info.path} has no {WEIGHTS}")
         ours = asdict(self.model_shape)
         for key in ("actor_hiddens", "critic_hiddens", "actor_shared_layers"):
-            theirs = info.model_config.get(key)
-            if (list(theirs) if isinstance(theirs, list) else theirs) != _jsonable(ours[key]):
+            # The manifest is JSON: tuples came back as lists.
+            if info.model_config.get(key) != _jsonable(ours[key]):
                 raise CheckpointError(
                     f"fine-tune checkpoint {info.path} has {key}={info.model_config.get(key)}, "
                     f"this experiment {ours[key]}"

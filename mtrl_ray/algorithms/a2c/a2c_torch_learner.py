@@ -12,7 +12,7 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, TensorType
 
 from mtrl_ray.algorithms.pcgrad import PCGradLearner
-from mtrl_ray.checkpoints import read_checkpoint
+from mtrl_ray.checkpoints import read_checkpoint, read_weights
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors import NStepReturns
 from mtrl_ray.modules.fine_tuning import (
@@ -55,7 +55,7 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
         Weights-only loading: the checkpoint's tensors file, no pickled code.
         """
         info = read_checkpoint(self.config.fine_tune_from)
-        source = torch.load(info.weights_path, map_location="cpu", weights_only=True)
+        source = read_weights(info, what="fine-tune weights")
         for module_id in self.module.keys():
             module = self.module[module_id].unwrapped()
             sources = head_sources(info.tasks, module.cfg.tasks, self.config.fine_tune_source)
