@@ -144,7 +144,8 @@ def _init_ray(address: str | None, cpus_wanted: float = 0.0) -> None:
     if ray.is_initialized():
         return
     num_cpus = None
-    if address is None and not _cluster_running():
+    starts_local = address == "local" or (address is None and not _cluster_running())
+    if starts_local:
         num_cpus = max(os.cpu_count() or 1, int(math.ceil(cpus_wanted)))
     ray.init(address=address, num_cpus=num_cpus, log_to_driver=False)
 

@@ -2,8 +2,9 @@
 
 The same multi-head network as the A2C experiment (shared 2 x 64 tanh actor trunk,
 one Gaussian head per task; critic with one shared layer), trained with RLlib's PPO:
-2048 env steps per task per update (12288 in all), 10 epochs of minibatches of 64,
-Adam 3e-4, gamma 0.99, GAE lambda 0.95, clip 0.2, no entropy bonus (Schulman et al.
+2048 env steps per task per update (12288 in all), 10 epochs of minibatches of 64
+samples per task (384 in all, so each head and the shared trunk get as many updates
+per iteration as single-task PPO with minibatches of 64), Adam 3e-4, gamma 0.99, GAE lambda 0.95, clip 0.2, no entropy bonus (Schulman et al.
 2017, MuJoCo). One pinned runner per task with 4 envs; 1M frames per task (6M in all).
 
 How to run:
@@ -23,7 +24,11 @@ config = (
     MultiTaskPPOConfig()
     .multi_task(PAPER_TASKS, runners_per_task=1)
     .env_runners(num_envs_per_env_runner=4)
-    .training(train_batch_size_per_task=2048, minibatch_size=64, num_epochs=10)
+    .training(
+        train_batch_size_per_task=2048,
+        minibatch_size=64 * len(PAPER_TASKS),
+        num_epochs=10,
+    )
 )
 
 stop = {"num_env_steps_sampled_lifetime": FRAMES_PER_TASK * len(PAPER_TASKS)}
