@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mtrl_ray import metrics
 from mtrl_ray.algorithms.appo import MultiTaskAPPOConfig
@@ -14,63 +12,8 @@ from mtrl_ray.envs.point_mass import POINT_MASS_ID
 from mtrl_ray.training import learner_weights
 
 TWO_TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
-EXAMPLES = Path(__file__).resolve().parents[1] / "tuned_examples" / "appo"
 COUNT = "obs_normalizer.count"
 TARGET_COUNT = "_target_policy.obs_normalizer.count"
-
-
-def test_config_defaults_and_validation():
-    config = MultiTaskAPPOConfig().multi_task(TWO_TASKS, runners_per_task=2)
-    assert config.num_env_runners == 4
-    assert config.env_config["tasks"] == TWO_TASKS
-    # About 512 env steps per task per train batch, whatever the number of tasks.
-    assert config.train_batch_size_per_learner == 2 * 512
-    assert config.get_rollout_fragment_length(1) == 1024 // (4 * config.num_envs_per_env_runner)
-    assert config.num_learners == 0 and config.num_aggregator_actors_per_learner == 0
-    config.validate()
-
-    config.num_env_runners = 3
-    with pytest.raises(ValueError, match="multiple of the number of tasks"):
-        config.validate()
-    # A2C's knobs, which the command line's --update / --updates-per-iteration set.
-    with pytest.raises(ValueError, match="A2C setting"):
-        MultiTaskAPPOConfig().training(updates_per_iteration=3)
-    with pytest.raises(ValueError, match="A2C setting"):
-        MultiTaskAPPOConfig().training(multi_task_update="cycle")
-
-
-@pytest.mark.parametrize("stem", ["halfcheetah_vanilla_multitask", "halfcheetah_single_task"])
-def test_tuned_examples_agree_and_take_overrides(stem):
-    from mtrl_ray.cli import _apply_overrides, build_parser
-    from mtrl_ray.tuned_example import load_tuned_example
-
-    py = load_tuned_example(EXAMPLES / f"{stem}.py")
-    yml = load_tuned_example(EXAMPLES / f"{stem}.yaml")
-    assert py.stop == yml.stop
-    assert isinstance(yml.config, MultiTaskAPPOConfig)
-    for key in (
-        "env_config",
-        "num_env_runners",
-        "num_envs_per_env_runner",
-        "train_batch_size_per_learner",
-        "num_epochs",
-        "lr",
-        "gamma",
-        "clip_param",
-        "entropy_coeff",
-        "grad_clip",
-        "use_circular_buffer",
-        "target_network_update_freq",
-    ):
-        assert getattr(py.config, key) == getattr(yml.config, key), (stem, key)
-
-    for example in (py, yml):
-        argv = ["train", "file", "x.py", "--stop-iters", "1", "--envs-per-runner", "2"]
-        args = build_parser().parse_args([*argv, "--tasks", ",".join(TWO_TASKS)])
-        _apply_overrides(example, args)
-        example.config.validate()
-        assert example.config.num_env_runners == 2
-        assert example.config.get_rollout_fragment_length(1) == 256
 
 
 def _train_until(algo, done, seconds: float) -> dict:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 from ray.rllib.core import DEFAULT_MODULE_ID
 
 from mtrl_ray import metrics
@@ -16,65 +13,6 @@ from mtrl_ray.training import learner_weights, save_checkpoint
 
 TWO_TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
 STEPS_PER_TASK = 64
-EXAMPLES = Path(__file__).resolve().parents[1] / "tuned_examples" / "ppo"
-
-
-def test_config_defaults_and_validation():
-    config = MultiTaskPPOConfig().multi_task(TWO_TASKS, runners_per_task=2)
-    assert config.num_env_runners == 4
-    assert config.env_config["tasks"] == TWO_TASKS
-    # 2048 env steps per task per update, whatever the number of tasks.
-    assert config.train_batch_size_per_learner == 2 * 2048
-    assert config.get_rollout_fragment_length(1) == 2048 // (2 * config.num_envs_per_env_runner)
-    config.validate()
-    # An explicit total wins over the per-task default.
-    assert config.copy().training(train_batch_size_per_learner=1000).total_train_batch_size == 1000
-
-    config.num_env_runners = 3
-    with pytest.raises(ValueError, match="multiple of the number of tasks"):
-        config.validate()
-    # A2C's knobs, which the command line's --update / --updates-per-iteration set.
-    with pytest.raises(ValueError, match="A2C setting"):
-        MultiTaskPPOConfig().training(updates_per_iteration=3)
-    with pytest.raises(ValueError, match="A2C setting"):
-        MultiTaskPPOConfig().training(multi_task_update="cycle")
-
-
-@pytest.mark.parametrize("stem", ["halfcheetah_vanilla_multitask", "halfcheetah_single_task"])
-def test_tuned_examples_agree_and_take_overrides(stem):
-    from mtrl_ray.cli import _apply_overrides, build_parser
-    from mtrl_ray.tuned_example import load_tuned_example
-
-    py = load_tuned_example(EXAMPLES / f"{stem}.py")
-    yml = load_tuned_example(EXAMPLES / f"{stem}.yaml")
-    assert py.stop == yml.stop
-    assert isinstance(yml.config, MultiTaskPPOConfig)
-    for key in (
-        "env_config",
-        "num_env_runners",
-        "num_envs_per_env_runner",
-        "train_batch_size_per_learner",
-        "minibatch_size",
-        "num_epochs",
-        "lr",
-        "gamma",
-        "lambda_",
-        "clip_param",
-        "vf_clip_param",
-        "use_kl_loss",
-        "entropy_coeff",
-        "grad_clip",
-    ):
-        assert getattr(py.config, key) == getattr(yml.config, key), (stem, key)
-
-    for example in (py, yml):
-        argv = ["train", "file", "x.py", "--stop-iters", "1", "--envs-per-runner", "2"]
-        args = build_parser().parse_args([*argv, "--tasks", ",".join(TWO_TASKS)])
-        _apply_overrides(example, args)
-        example.config.validate()
-        assert example.config.num_env_runners == 2
-        assert example.config.train_batch_size_per_learner == 2 * 2048
-        assert example.config.get_rollout_fragment_length(1) == 1024
 
 
 def test_two_tasks_on_pinned_runners(ray_local):

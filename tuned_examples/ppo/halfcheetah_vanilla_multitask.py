@@ -4,8 +4,9 @@ The same multi-head network as the A2C experiment (shared 2 x 64 tanh actor trun
 one Gaussian head per task; critic with one shared layer), trained with RLlib's PPO:
 2048 env steps per task per update (12288 in all), 10 epochs of minibatches of 64
 samples per task (384 in all, so each head and the shared trunk get as many updates
-per iteration as single-task PPO with minibatches of 64), Adam 3e-4, gamma 0.99, GAE lambda 0.95, clip 0.2, no entropy bonus (Schulman et al.
-2017, MuJoCo). One pinned runner per task with 4 envs; 1M frames per task (6M in all).
+per iteration as single-task PPO with minibatches of 64), Adam 3e-4, gamma 0.99,
+GAE lambda 0.95, clip 0.2, no entropy bonus (Schulman et al. 2017, MuJoCo). One
+pinned runner per task with 4 envs; 1M frames per task (6M in all).
 
 How to run:
     rllib train file tuned_examples/ppo/halfcheetah_vanilla_multitask.py

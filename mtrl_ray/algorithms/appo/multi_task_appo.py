@@ -13,16 +13,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.appo import APPO, APPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 from typing_extensions import Self
 
-from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
+from mtrl_ray.algorithms.batch_per_task_config import BatchPerTaskConfig
 
 
-class MultiTaskAPPOConfig(PinnedTasksConfig, APPOConfig):
+class MultiTaskAPPOConfig(BatchPerTaskConfig, APPOConfig):
     """APPO with MuJoCo-style defaults, per task, sized for a small machine.
 
     Runners sample without waiting for the learner; each train batch holds about
@@ -102,40 +102,21 @@ class MultiTaskAPPOConfig(PinnedTasksConfig, APPOConfig):
             updates_per_iteration: Not supported (A2C's knob; APPO iterations last
                 `min_time_s_per_iteration`): a ValueError.
         """
-        # The command line's --update / --updates-per-iteration land here: say so.
-        if multi_task_update is not NotProvided and multi_task_update != "joint":
-            raise ValueError(
-                f"APPO updates all tasks jointly; multi_task_update={multi_task_update!r} "
-                "is an A2C setting"
-            )
-        if updates_per_iteration is not NotProvided:
-            raise ValueError(
-                "updates_per_iteration is an A2C setting; APPO trains asynchronously "
-                "(set num_epochs, train_batch_size_per_task instead)"
-            )
         super().training(**kwargs)
-        if train_batch_size_per_task is not NotProvided:
-            self.train_batch_size_per_task = train_batch_size_per_task
+        self._set_per_task_batch(
+            "APPO",
+            train_batch_size_per_task,
+            multi_task_update,
+            updates_per_iteration,
+            instead="APPO trains asynchronously "
+            "(set num_epochs, train_batch_size_per_task instead)",
+        )
         return self
-
-    @property
-    @override(AlgorithmConfig)
-    def train_batch_size_per_learner(self) -> int:
-        """The explicit setting, else `train_batch_size_per_task` x number of tasks."""
-        if self._train_batch_size_per_learner is not None:
-            return self._train_batch_size_per_learner
-        return self.train_batch_size_per_task * len(self.task_set)
-
-    @train_batch_size_per_learner.setter
-    def train_batch_size_per_learner(self, value: int | None) -> None:
-        self._train_batch_size_per_learner = value
 
     @override(APPOConfig)
     def validate(self) -> None:
         super().validate()
-        self._validate_pinned_runners()
-        if self.train_batch_size_per_task < 1:
-            self._value_error("train_batch_size_per_task must be >= 1")
+        self._validate_per_task_batch()
 
     @override(APPOConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:

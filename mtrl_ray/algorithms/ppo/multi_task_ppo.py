@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.utils.annotations import override
 from typing_extensions import Self
 
-from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
+from mtrl_ray.algorithms.batch_per_task_config import BatchPerTaskConfig
 from mtrl_ray.modules.multi_task_actor_critic import module_spec
 
 
-class MultiTaskPPOConfig(PinnedTasksConfig, PPOConfig):
+class MultiTaskPPOConfig(BatchPerTaskConfig, PPOConfig):
     """PPO with the MuJoCo defaults of Schulman et al. (2017), per task.
 
     Every task gets `train_batch_size_per_task` env steps per update (2048, the
@@ -89,44 +89,25 @@ class MultiTaskPPOConfig(PinnedTasksConfig, PPOConfig):
             updates_per_iteration: Not supported (A2C's knob; one PPO update, of
                 `num_epochs` x minibatches, per iteration): a ValueError.
         """
-        # The command line's --update / --updates-per-iteration land here: say so.
-        if multi_task_update is not NotProvided and multi_task_update != "joint":
-            raise ValueError(
-                f"PPO updates all tasks jointly; multi_task_update={multi_task_update!r} "
-                "is an A2C setting"
-            )
-        if updates_per_iteration is not NotProvided:
-            raise ValueError(
-                "updates_per_iteration is an A2C setting; PPO runs one update per iteration "
-                "(set num_epochs, minibatch_size, train_batch_size_per_task instead)"
-            )
         super().training(**kwargs)
-        if train_batch_size_per_task is not NotProvided:
-            self.train_batch_size_per_task = train_batch_size_per_task
+        self._set_per_task_batch(
+            "PPO",
+            train_batch_size_per_task,
+            multi_task_update,
+            updates_per_iteration,
+            instead="PPO runs one update per iteration "
+            "(set num_epochs, minibatch_size, train_batch_size_per_task instead)",
+        )
         if pcgrad is not NotProvided:
             self.pcgrad = pcgrad
         if task_loss_weights is not NotProvided:
             self.task_loss_weights = task_loss_weights
         return self
 
-    @property
-    @override(AlgorithmConfig)
-    def train_batch_size_per_learner(self) -> int:
-        """The explicit setting, else `train_batch_size_per_task` x number of tasks."""
-        if self._train_batch_size_per_learner is not None:
-            return self._train_batch_size_per_learner
-        return self.train_batch_size_per_task * len(self.task_set)
-
-    @train_batch_size_per_learner.setter
-    def train_batch_size_per_learner(self, value: int | None) -> None:
-        self._train_batch_size_per_learner = value
-
     @override(PPOConfig)
     def validate(self) -> None:
         super().validate()
-        self._validate_pinned_runners()
-        if self.train_batch_size_per_task < 1:
-            self._value_error("train_batch_size_per_task must be >= 1")
+        self._validate_per_task_batch()
 
     @override(PPOConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:
