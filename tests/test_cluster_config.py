@@ -74,6 +74,18 @@ def test_config_passes_ray_prepare_and_validate(config):
         assert node_type["resources"].get("CPU", 0) > 0, "state the CPUs of every node type"
 
 
+def test_loopback_config_passes_ray_checks_and_never_stops_ray(ray_schema):
+    """docker/cluster.loopback.yaml (run for real by test_loopback_cluster.py)."""
+    loopback = yaml.safe_load((REPO / "docker" / "cluster.loopback.yaml").read_text())
+    jsonschema.validate(loopback, ray_schema)
+    prepared = _ray_validate(loopback)
+    assert prepared["provider"]["type"] == "local"
+    starts = prepared["head_start_ray_commands"] + prepared["worker_start_ray_commands"]
+    # On one machine `ray stop` would stop every node at once (and any other Ray).
+    assert not any("ray stop" in c for c in starts)
+    assert all("RAY_AUTH_MODE=token" in c and "--temp-dir=" in c for c in starts)
+
+
 def test_ray_aws_default_commands_do_not_leak_in(config):
     """prepare_config merges Ray's AWS defaults.yaml shallowly: a command list left out of
     cluster.yaml would be Ray's default (which pip installs a nightly Ray wheel when `ray`

@@ -1,0 +1,255 @@
+"""A real `ray up` on one machine: three nodes over SSH, a training run, a lost node.
+
+docker/cluster.loopback.yaml with Ray's on-prem `local` provider against the throwaway
+sshd of docker/loopback_sshd.py (127.0.0.1-3): `ray up` starts a head and two workers
+over SSH, runs the setup commands and file mounts, `rllib train` runs a two-task A2C
+on the cluster, one worker node is killed mid-run, and `ray down` tears it all down.
+Nothing is mocked. Needs root (sshd binds port 22), openssh-server and rsync (.ci/run
+installs them), and no other Ray on the machine: on one machine `ray down` runs
+`ray stop` on each node, which stops every Ray process there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mtrl_ray import metrics
+
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER = REPO / "docker" / "cluster.loopback.yaml"
+SSHD_SCRIPT = REPO / "docker" / "loopback_sshd.py"
+STATE = Path("/tmp/mtrl-loopback")  # docker/loopback_sshd.py's default, named in the config
+GCS = "127.0.0.1:6390"
+DASHBOARD = "http://127.0.0.1:8275"
+WORKER_IPS = ("127.0.0.2", "127.0.0.3")
+TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
+# What `ray up` leaves outside STATE: the local provider's state, the head's copy of the
+# config and key (the head is this machine's home), and the SSH control sockets.
+HOME = Path.home()
+RAY_UP_FILES = [
+    Path("/tmp/ray/cluster-mtrl-loopback.state"),
+    Path("/tmp/ray/cluster-mtrl-loopback.lock"),
+    HOME / "ray_bootstrap_config.yaml",
+    HOME / "ray_bootstrap_key.pem",
+]
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (the loopback sshd binds port 22)"
+    for tool in ("/usr/sbin/sshd", shutil.which("rsync"), shutil.which("ray")):
+        if not tool or not Path(tool).exists():
+            return "needs openssh-server, rsync and ray (apt-get install openssh-server rsync)"
+    if subprocess.run(["pgrep", "-x", "gcs_server"], capture_output=True).returncode == 0:
+        return "another Ray runs on this machine, and `ray down` here would stop it too"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(
+        RAY_UP_enable_autoscaler_v2="0",  # v2 launches one worker too few with `local`
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=str(STATE / "auth_token"),
+    )
+    return env
+
+
+def _run(*cmd: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _api(path: str) -> list[dict]:
+    token = (STATE / "auth_token").read_text().strip()
+    request = urllib.request.Request(DASHBOARD + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]["result"]["result"]
+
+
+def _nodes() -> dict[str, dict]:
+    return {n["node_id"]: n for n in _api("/api/v0/nodes?limit=100")}
+
+
+def _runners() -> list[dict]:
+    """Every PinnedEnvRunner actor (dead ones too) with its node's IP and its task."""
+    nodes = _nodes()
+    actors = _api(
+        "/api/v0/actors?limit=1000&detail=1&filter_keys=class_name"
+        "&filter_predicates=%3D&filter_values=PinnedEnvRunner"
+    )
+    for a in actors:
+        a["node_ip"] = nodes.get(a["node_id"], {}).get("node_ip")
+    return actors
+
+
+def _cluster_pids() -> list[int]:
+    """Processes of the loopback cluster (their command lines name its temp dir)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if str(STATE) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(proc.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _kill_node(ip: str, runner_pids: list[int]) -> None:
+    """SIGKILLs one node: its raylet and agents (named by IP) and its actors' processes."""
+    for pid in _cluster_pids():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f"={ip} " in cmdline or f"={ip}:" in cmdline:
+            os.kill(pid, signal.SIGKILL)
+    for pid in runner_pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _results(path: Path) -> list[dict]:
+    files = list(path.glob("*/result.json"))
+    if not files:
+        return []
+    lines = files[0].read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _task_steps(result: dict, task: str) -> float:
+    # result.json holds Tune's flattened result dict.
+    return result.get(f"env_runners/{metrics.PER_TASK}/{task}/{metrics.NUM_ENV_STEPS}", 0.0)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """`ray up` of the loopback config; `ray down` and a check that nothing is left."""
+    saved = {p: p.read_bytes() for p in RAY_UP_FILES if p.exists()}
+    control_dirs = set(Path("/tmp").glob("ray_ssh_*"))
+    try:
+        started = _run(sys.executable, str(SSHD_SCRIPT), "start", timeout=60)
+        assert started.returncode == 0, started.stderr
+        up = _run("ray", "up", str(CLUSTER), "-y", "--no-config-cache", timeout=600)
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        deadline = time.monotonic() + 240
+        while True:
+            alive = [n for n in _nodes().values() if n["state"] == "ALIVE"]
+            if len(alive) == 3:
+                break
+            assert time.monotonic() < deadline, f"{len(alive)} of 3 nodes came up"
+            time.sleep(3)
+        yield
+    finally:
+        down = _run("ray", "down", str(CLUSTER), "-y", timeout=300)
+        leftover = _cluster_pids()
+        for pid in leftover:  # only if `ray down` failed: never leave processes behind
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _run(sys.executable, str(SSHD_SCRIPT), "stop", timeout=60)
+        for path in RAY_UP_FILES:
+            if path in saved:
+                path.write_bytes(saved[path])
+            else:
+                path.unlink(missing_ok=True)
+        for d in set(Path("/tmp").glob("ray_ssh_*")) - control_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+    assert down.returncode == 0, down.stderr[-2000:]
+    assert not leftover, f"`ray down` left processes {leftover}"
+    assert not STATE.exists()
+
+
+@pytest.fixture(scope="module")
+def run_with_node_loss(cluster, tmp_path_factory):
+    """`rllib train` on the cluster; a worker node hosting a runner is killed mid-run.
+
+    Returns the runners seen before the kill, the killed node's IP, the results, and
+    the runners at the end.
+    """
+    storage = tmp_path_factory.mktemp("runs")
+    cmd = [
+        "rllib", "train", "file", "tuned_examples/a2c/halfcheetah_vanilla_multitask.py",
+        "--ray-address", GCS, "--tasks", ",".join(TASKS), "--envs-per-runner", "4",
+        "--stop-iters", "1000", "--checkpoint-every", "1000", "--storage-path", str(storage),
+    ]  # fmt: skip
+    log = open(storage / "train.log", "w")  # noqa: SIM115 (closed below)
+    driver = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while len(_results(storage)) < 3:
+            assert driver.poll() is None, (storage / "train.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no training progress on the cluster"
+            time.sleep(2)
+        before = _runners()
+        on_workers = [r for r in before if r["node_ip"] in WORKER_IPS and r["state"] == "ALIVE"]
+        assert on_workers, f"no runner on a worker node: {[r['node_ip'] for r in before]}"
+        victim = on_workers[0]
+        _kill_node(victim["node_ip"], [victim["pid"]])
+        killed_at = len(_results(storage))
+        steps_at_kill = _task_steps(_results(storage)[-1], _task_of(victim))
+        # Run until the victim's task has sampled well past the kill on a new node.
+        while True:
+            assert driver.poll() is None, (storage / "train.log").read_text()[-3000:]
+            assert time.monotonic() < deadline + 600, "the lost runner never came back"
+            results = _results(storage)
+            now = {r["actor_id"]: r for r in _runners()}[victim["actor_id"]]
+            grown = _task_steps(results[-1], _task_of(victim)) > steps_at_kill + 4000
+            if now["state"] == "ALIVE" and now["node_id"] != victim["node_id"] and grown:
+                break
+            time.sleep(2)
+        after = _runners()
+    finally:
+        driver.send_signal(signal.SIGINT)
+        try:
+            driver.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+        log.close()
+    return before, victim, killed_at, results, after
+
+
+def _task_of(runner: dict) -> str:
+    # repr: "EnvRunner(task=HalfCheetahSmallFoot-v0, worker=1)"
+    return runner["repr_name"].split("task=")[1].split(",")[0]
+
+
+def test_pinned_runners_run_on_several_nodes(run_with_node_loss):
+    before, _, _, results, _ = run_with_node_loss
+    nodes = {r["node_ip"] for r in before}
+    assert len(nodes) > 1, nodes
+    # Worker index i runs task i-1 (the pinning rule), wherever it was placed.
+    pinned = {r["repr_name"] for r in before}
+    assert pinned == {f"EnvRunner(task={t}, worker={i + 1})" for i, t in enumerate(TASKS)}
+    assert all(_task_steps(results[-1], t) > 0 for t in TASKS)
+
+
+def test_lost_node_runner_comes_back_elsewhere_with_its_task(run_with_node_loss):
+    before, victim, killed_at, results, after = run_with_node_loss
+    now = {r["actor_id"]: r for r in after}[victim["actor_id"]]
+    # On another node (the autoscaler may relaunch the lost one: a new node id).
+    assert now["node_id"] != victim["node_id"] and now["pid"] != victim["pid"]
+    assert now["repr_name"] == victim["repr_name"]  # same worker index, same task
+    # Every task's step count keeps growing after the loss (no task is dropped).
+    for task in TASKS:
+        series = [_task_steps(r, task) for r in results[killed_at - 1 :]]
+        assert series[-1] > series[0], (task, series)
+    assert {r["repr_name"] for r in after} == {r["repr_name"] for r in before}
