@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -235,3 +236,22 @@ def test_yaml_tuned_example_trains(ray_local, tmp_path, capsys):
     assert read_checkpoint(next((tmp_path / "yaml" / "checkpoints").iterdir())).tasks == (
         "HalfCheetahBigLeg-v0",
     )
+
+
+@pytest.mark.parametrize("address", [None, "local"])
+def test_a_local_ray_gets_the_cpus_the_experiment_asks_for(monkeypatch, address):
+    """Else Ray waits forever for runner CPUs a 2-core machine never has."""
+    import ray
+
+    from mtrl_ray import cli
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(cli, "_cluster_running", lambda: False)
+    wanted = (os.cpu_count() or 1) + 5
+    cli._init_ray(address, cpus_wanted=wanted)
+    assert calls[0]["address"] == address and calls[0]["num_cpus"] == wanted
+    # Joining a cluster: its CPUs are what they are.
+    cli._init_ray("127.0.0.1:6390", cpus_wanted=wanted)
+    assert calls[1]["num_cpus"] is None
