@@ -19,6 +19,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -58,6 +59,7 @@ def sb3_a2c(seconds: float) -> float:
     """Env steps/s of stable-baselines3's A2C with the paper's settings on one variant."""
     from stable_baselines3 import A2C
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import configure
 
     torch.set_num_threads(1)
     env = make_vec_env(PAPER_TASKS[0], n_envs=NUM_ENVS, seed=0)
@@ -78,13 +80,18 @@ def sb3_a2c(seconds: float) -> float:
         device="cpu",
         seed=0,
     )
+    # Without a logger of our own, every learn() call leaves an SB3-<date> folder in /tmp.
+    log_dir = tempfile.TemporaryDirectory()
+    model.set_logger(configure(log_dir.name, format_strings=[]))
     model.learn(total_timesteps=NUM_ENVS * T_MAX * 20)  # warm-up
     chunk = NUM_ENVS * T_MAX * 200
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         model.learn(total_timesteps=chunk, reset_num_timesteps=False)
         steps += chunk
-    return steps / (time.perf_counter() - start)
+    rate = steps / (time.perf_counter() - start)
+    log_dir.cleanup()
+    return rate
 
 
 def mtrl_ray_a2c(seconds: float, update: str = "cycle") -> tuple[float, dict[str, float]]:
