@@ -11,6 +11,7 @@ installs them), and no other Ray on the machine: on one machine `ray down` runs
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -36,9 +37,10 @@ TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
 # What `ray up` leaves outside STATE: the local provider's state, the head's copy of the
 # config and key (the head is this machine's home), and the SSH control sockets.
 HOME = Path.home()
+RAY_DIR = Path("/tmp/ray")
 RAY_UP_FILES = [
-    Path("/tmp/ray/cluster-mtrl-loopback.state"),
-    Path("/tmp/ray/cluster-mtrl-loopback.lock"),
+    RAY_DIR / "cluster-mtrl-loopback.state",
+    RAY_DIR / "cluster-mtrl-loopback.lock",
     HOME / "ray_bootstrap_config.yaml",
     HOME / "ray_bootstrap_key.pem",
 ]
@@ -97,16 +99,22 @@ def _runners() -> list[dict]:
     return actors
 
 
+# Ray's SSH control sockets for this cluster: /tmp/ray_ssh_<user hash>/<this>/...
+SSH_CONTROL = "/" + hashlib.sha256(b"mtrl-loopback").hexdigest()[:10] + "/"
+
+
 def _cluster_pids() -> list[int]:
-    """Processes of the loopback cluster (their command lines name its temp dir)."""
+    """Processes of the loopback cluster: Ray's (their command lines name its temp dir),
+    the sshd, and Ray's SSH connection masters for it."""
     pids = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit() and int(proc.name) != os.getpid():
             try:
-                if str(STATE) in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    pids.append(int(proc.name))
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
-                pass
+                continue
+            if str(STATE) in cmdline or SSH_CONTROL in cmdline:
+                pids.append(int(proc.name))
     return pids
 
 
@@ -143,6 +151,7 @@ def _task_steps(result: dict, task: str) -> float:
 def cluster():
     """`ray up` of the loopback config; `ray down` and a check that nothing is left."""
     saved = {p: p.read_bytes() for p in RAY_UP_FILES if p.exists()}
+    had_ray_dir = RAY_DIR.exists()  # `ray up` creates /tmp/ray for its state files
     control_dirs = set(Path("/tmp").glob("ray_ssh_*"))
     try:
         started = _run(sys.executable, str(SSHD_SCRIPT), "start", timeout=60)
@@ -150,22 +159,26 @@ def cluster():
         up = _run("ray", "up", str(CLUSTER), "-y", "--no-config-cache", timeout=600)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         deadline = time.monotonic() + 240
-        while True:
-            alive = [n for n in _nodes().values() if n["state"] == "ALIVE"]
-            if len(alive) == 3:
-                break
+        alive: list[dict] = []
+        while len(alive) < 3:
             assert time.monotonic() < deadline, f"{len(alive)} of 3 nodes came up"
             time.sleep(3)
+            try:
+                alive = [n for n in _nodes().values() if n["state"] == "ALIVE"]
+            except OSError:  # the dashboard is still starting
+                pass
         yield
     finally:
         down = _run("ray", "down", str(CLUSTER), "-y", timeout=300)
-        leftover = _cluster_pids()
+        _run(sys.executable, str(SSHD_SCRIPT), "stop", timeout=60)
+        deadline = time.monotonic() + 20  # SSH masters linger 10 s (ControlPersist)
+        while (leftover := _cluster_pids()) and time.monotonic() < deadline:
+            time.sleep(1)
         for pid in leftover:  # only if `ray down` failed: never leave processes behind
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        _run(sys.executable, str(SSHD_SCRIPT), "stop", timeout=60)
         for path in RAY_UP_FILES:
             if path in saved:
                 path.write_bytes(saved[path])
@@ -173,6 +186,8 @@ def cluster():
                 path.unlink(missing_ok=True)
         for d in set(Path("/tmp").glob("ray_ssh_*")) - control_dirs:
             shutil.rmtree(d, ignore_errors=True)
+        if not had_ray_dir and RAY_DIR.is_dir() and not any(RAY_DIR.iterdir()):
+            RAY_DIR.rmdir()
     assert down.returncode == 0, down.stderr[-2000:]
     assert not leftover, f"`ray down` left processes {leftover}"
     assert not STATE.exists()
