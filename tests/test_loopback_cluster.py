@@ -103,6 +103,12 @@ def _runners() -> list[dict]:
 SSH_CONTROL = "/" + hashlib.sha256(b"mtrl-loopback").hexdigest()[:10] + "/"
 
 
+def _control_dirs() -> set[Path]:
+    """Ray's SSH control folders: per user, and this cluster's inside."""
+    users = set(Path("/tmp").glob("ray_ssh_*"))
+    return users | {p for p in (d / SSH_CONTROL.strip("/") for d in users) if p.exists()}
+
+
 def _cluster_pids() -> list[int]:
     """Processes of the loopback cluster: Ray's (their command lines name its temp dir),
     the sshd, and Ray's SSH connection masters for it."""
@@ -152,7 +158,7 @@ def cluster():
     """`ray up` of the loopback config; `ray down` and a check that nothing is left."""
     saved = {p: p.read_bytes() for p in RAY_UP_FILES if p.exists()}
     had_ray_dir = RAY_DIR.exists()  # `ray up` creates /tmp/ray for its state files
-    control_dirs = set(Path("/tmp").glob("ray_ssh_*"))
+    control_dirs = _control_dirs()
     try:
         started = _run(sys.executable, str(SSHD_SCRIPT), "start", timeout=60)
         assert started.returncode == 0, started.stderr
@@ -184,7 +190,7 @@ def cluster():
                 path.write_bytes(saved[path])
             else:
                 path.unlink(missing_ok=True)
-        for d in set(Path("/tmp").glob("ray_ssh_*")) - control_dirs:
+        for d in sorted(_control_dirs() - control_dirs, reverse=True):  # inner first
             shutil.rmtree(d, ignore_errors=True)
         if not had_ray_dir and RAY_DIR.is_dir() and not any(RAY_DIR.iterdir()):
             RAY_DIR.rmdir()
