@@ -12,8 +12,11 @@ How to run:
     rllib train file tuned_examples/ppo/halfcheetah_vanilla_multitask.py
     python tuned_examples/ppo/halfcheetah_vanilla_multitask.py --stop-iters 2
 
-Results to expect: not measured yet (no committed run). The A2C counterpart,
-tuned_examples/a2c/halfcheetah_vanilla_multitask.py, lists the paper's Table 2.
+Results to expect (one seed, results/ppo/, 20 sampled episodes per task, 50 min on 2
+cores): SmallFoot 4758, BigFoot 2588, SmallLeg -162 (it collapses now and then, here
+in the last iteration; 1378 two iterations before), SmallThigh 1722, SmallTorso 4342,
+BigTorso 1416. The paper's vanilla multi-task A2C (Table 2): 1481, 2188, 1525, 1874,
+2276, 1429.
 """
 
 from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
