@@ -41,9 +41,7 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         """
         if state is not None:
             self.set_state(ray.get(state) if isinstance(state, ray.ObjectRef) else state)
-        start = time.perf_counter()
         episodes = self.sample(num_timesteps=num_timesteps)
-        self._export_throughput(num_timesteps, time.perf_counter() - start)
         if not compact:
             return episodes
         return [Fragment.from_episodes(episodes, reward_scaler=self._reward_scaler)]
@@ -57,8 +55,22 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
             self._return_scaler = ReturnScaler(gamma=self.config.gamma)
         return self._return_scaler
 
+    @override(SingleAgentEnvRunner)
+    def sample(self, **kwargs) -> list:
+        """RLlib's sampling, timed for the per-task Prometheus metrics.
+
+        Every algorithm's runners sample through here (A2C's `sample_fragment`,
+        RLlib's PPO and APPO directly), so all of them export steps and steps/s.
+        """
+        start = time.perf_counter()
+        episodes = super().sample(**kwargs)
+        if not self.config.in_evaluation:  # the metrics count training samples
+            steps = sum(len(e) for e in episodes)
+            self._export_throughput(steps, time.perf_counter() - start)
+        return episodes
+
     def _export_throughput(self, steps: int, seconds: float) -> None:
-        if self.task_name is None:
+        if self.task_name is None or steps == 0:
             return
         _, env_steps, steps_per_second = monitoring.runner_metrics()
         tags = {monitoring.TASK_TAG: self.task_name}
