@@ -102,7 +102,8 @@ class MultiTaskAPPOConfig(BatchPerTaskConfig, APPOConfig):
             updates_per_iteration: Not supported (A2C's knob; APPO iterations last
                 `min_time_s_per_iteration`): a ValueError.
         """
-        super().training(**kwargs)
+        # The command line's --update / --updates-per-iteration land here: refuse
+        # them before anything changes.
         self._set_per_task_batch(
             "APPO",
             train_batch_size_per_task,
@@ -111,6 +112,7 @@ class MultiTaskAPPOConfig(BatchPerTaskConfig, APPOConfig):
             instead="APPO trains asynchronously "
             "(set num_epochs, train_batch_size_per_task instead)",
         )
+        super().training(**kwargs)
         return self
 
     @override(APPOConfig)

@@ -89,7 +89,8 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, PPOConfig):
             updates_per_iteration: Not supported (A2C's knob; one PPO update, of
                 `num_epochs` x minibatches, per iteration): a ValueError.
         """
-        super().training(**kwargs)
+        # The command line's --update / --updates-per-iteration land here: refuse
+        # them before anything changes.
         self._set_per_task_batch(
             "PPO",
             train_batch_size_per_task,
@@ -98,6 +99,7 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, PPOConfig):
             instead="PPO runs one update per iteration "
             "(set num_epochs, minibatch_size, train_batch_size_per_task instead)",
         )
+        super().training(**kwargs)
         if pcgrad is not NotProvided:
             self.pcgrad = pcgrad
         if task_loss_weights is not NotProvided:
