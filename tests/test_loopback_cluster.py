@@ -57,7 +57,8 @@ def _why_not() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
+_SKIP = _why_not()
+pytestmark = pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))
 
 
 def _env() -> dict[str, str]:
@@ -109,35 +110,33 @@ def _control_dirs() -> set[Path]:
     return users | {p for p in (d / SSH_CONTROL.strip("/") for d in users) if p.exists()}
 
 
-def _cluster_pids() -> list[int]:
-    """Processes of the loopback cluster: Ray's (their command lines name its temp dir),
-    the sshd, and Ray's SSH connection masters for it."""
-    pids = []
+def _cluster_processes() -> dict[int, str]:
+    """{pid: command line} of the loopback cluster's processes: Ray's (their command
+    lines name its temp dir), the sshd, and Ray's SSH connection masters for it."""
+    processes = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit() and int(proc.name) != os.getpid():
             try:
-                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
             if str(STATE) in cmdline or SSH_CONTROL in cmdline:
-                pids.append(int(proc.name))
-    return pids
+                processes[int(proc.name)] = cmdline
+    return processes
 
 
-def _kill_node(ip: str, runner_pids: list[int]) -> None:
-    """SIGKILLs one node: its raylet and agents (named by IP) and its actors' processes."""
-    for pid in _cluster_pids():
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if f"={ip} " in cmdline or f"={ip}:" in cmdline:
-            os.kill(pid, signal.SIGKILL)
-    for pid in runner_pids:
+def _kill(pids) -> None:
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _kill_node(ip: str, runner_pid: int) -> None:
+    """SIGKILLs one node: its raylet and agents (named by IP) and a runner's process."""
+    on_node = [p for p, cmd in _cluster_processes().items() if f"={ip} " in cmd or f"={ip}:" in cmd]
+    _kill([*on_node, runner_pid])
 
 
 def _results(path: Path) -> list[dict]:
@@ -178,13 +177,9 @@ def cluster():
         down = _run("ray", "down", str(CLUSTER), "-y", timeout=300)
         _run(sys.executable, str(SSHD_SCRIPT), "stop", timeout=60)
         deadline = time.monotonic() + 20  # SSH masters linger 10 s (ControlPersist)
-        while (leftover := _cluster_pids()) and time.monotonic() < deadline:
+        while (leftover := list(_cluster_processes())) and time.monotonic() < deadline:
             time.sleep(1)
-        for pid in leftover:  # only if `ray down` failed: never leave processes behind
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill(leftover)  # only if `ray down` failed: never leave processes behind
         for path in RAY_UP_FILES:
             if path in saved:
                 path.write_bytes(saved[path])
@@ -203,8 +198,8 @@ def cluster():
 def run_with_node_loss(cluster, tmp_path_factory):
     """`rllib train` on the cluster; a worker node hosting a runner is killed mid-run.
 
-    Returns the runners seen before the kill, the killed node's IP, the results, and
-    the runners at the end.
+    Returns the runners seen before the kill, the victim runner (as seen then), the
+    number of results at the kill, all results, and the runners at the end.
     """
     storage = tmp_path_factory.mktemp("runs")
     cmd = [
@@ -224,20 +219,19 @@ def run_with_node_loss(cluster, tmp_path_factory):
         on_workers = [r for r in before if r["node_ip"] in WORKER_IPS and r["state"] == "ALIVE"]
         assert on_workers, f"no runner on a worker node: {[r['node_ip'] for r in before]}"
         victim = on_workers[0]
-        _kill_node(victim["node_ip"], [victim["pid"]])
-        killed_at = len(_results(storage))
-        steps_at_kill = _task_steps(_results(storage)[-1], _task_of(victim))
+        _kill_node(victim["node_ip"], victim["pid"])
+        results = _results(storage)
+        killed_at, steps_at_kill = len(results), _task_steps(results[-1], _task_of(victim))
         # Run until the victim's task has sampled well past the kill on a new node.
         while True:
             assert driver.poll() is None, (storage / "train.log").read_text()[-3000:]
             assert time.monotonic() < deadline + 600, "the lost runner never came back"
-            results = _results(storage)
-            now = {r["actor_id"]: r for r in _runners()}[victim["actor_id"]]
+            results, after = _results(storage), _runners()
+            now = {r["actor_id"]: r for r in after}[victim["actor_id"]]
             grown = _task_steps(results[-1], _task_of(victim)) > steps_at_kill + 4000
             if now["state"] == "ALIVE" and now["node_id"] != victim["node_id"] and grown:
                 break
             time.sleep(2)
-        after = _runners()
     finally:
         driver.send_signal(signal.SIGINT)
         try:
