@@ -12,7 +12,7 @@ be used without trusting RLlib's `.pkl` files.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ MANIFEST = "mtrl_ray.json"
 #: The module's tensors, for weights-only loading.
 WEIGHTS = "module_weights.pt"
 #: Where RLlib keeps the learner's module inside an algorithm checkpoint.
+# RLlib's defaults: the module acts in [-1, 1], rescaled to the bounds and clipped.
+DEFAULT_ACTIONS_FOR_ENV = {"normalize_actions": True, "clip_actions": False}
 MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
 
 
@@ -40,6 +42,9 @@ class CheckpointInfo:
         model_config: The module's model config (JSON form).
         observation_shape: Shape of one observation (None in older checkpoints).
         action_shape: Shape of one action (None in older checkpoints).
+        actions_for_env: How sampled actions reached the env in training:
+            {"normalize_actions": bool, "clip_actions": bool} (RLlib's config keys);
+            older checkpoints, which lack it, were trained with RLlib's defaults.
     """
 
     path: Path
@@ -48,6 +53,7 @@ class CheckpointInfo:
     model_config: dict
     observation_shape: tuple[int, ...] | None = None
     action_shape: tuple[int, ...] | None = None
+    actions_for_env: dict = field(default_factory=lambda: dict(DEFAULT_ACTIONS_FOR_ENV))
 
     @property
     def module_path(self) -> Path:
@@ -68,6 +74,7 @@ def write_manifest(
     *,
     observation_shape: tuple[int, ...] | None = None,
     action_shape: tuple[int, ...] | None = None,
+    actions_for_env: dict | None = None,
     weights: dict[str, Any] | None = None,
 ) -> None:
     """Writes the manifest (and the weights file, given the module's weights).
@@ -79,6 +86,7 @@ def write_manifest(
         model_config: The module's model config (JSON form).
         observation_shape: Shape of one observation.
         action_shape: Shape of one action.
+        actions_for_env: {"normalize_actions": ..., "clip_actions": ...} of training.
         weights: The module's state (name -> array or tensor), saved as tensors.
     """
     manifest: dict[str, Any] = {
@@ -90,6 +98,8 @@ def write_manifest(
         manifest["observation_shape"] = list(observation_shape)
     if action_shape is not None:
         manifest["action_shape"] = list(action_shape)
+    if actions_for_env is not None:
+        manifest["actions_for_env"] = {k: bool(actions_for_env[k]) for k in DEFAULT_ACTIONS_FOR_ENV}
     if weights is not None:
         tensors = {k: torch.as_tensor(v).detach().cpu().clone() for k, v in weights.items()}
         torch.save(tensors, Path(path) / WEIGHTS)
@@ -117,6 +127,7 @@ def read_checkpoint(path: str | Path) -> CheckpointInfo:
             model_config=dict(data["model_config"]),
             observation_shape=_shape(data.get("observation_shape")),
             action_shape=_shape(data.get("action_shape")),
+            actions_for_env={**DEFAULT_ACTIONS_FOR_ENV, **data.get("actions_for_env", {})},
         )
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"unreadable {MANIFEST} in {path}: {e}") from None
@@ -172,6 +183,7 @@ def add_weights_file(path: str | Path) -> CheckpointInfo:
         manifest["model_config"],
         observation_shape=module.observation_space.shape,
         action_shape=module.action_space.shape,
+        actions_for_env=info.actions_for_env,
         weights=module.state_dict(),
     )
     return read_checkpoint(path)

@@ -69,7 +69,8 @@ def make_evaluation_runners(
     training; with `head` and `variants`, one runner per variant, all acting with
     that head (zero-shot transfer). Each has `episodes` envs, so every episode runs
     in parallel. The module's per-task normalization statistics come with its state
-    and stay frozen: only a learner updates them.
+    and stay frozen: only a learner updates them. Actions reach the env as they did
+    in training (rescaled and clipped, or raw: the manifest's `actions_for_env`).
     """
     from mtrl_ray.algorithms.a2c import A2CConfig
 
@@ -82,6 +83,7 @@ def make_evaluation_runners(
         A2CConfig()
         .multi_task(list(info.tasks), runners_per_task=1)
         .rl_module(model_config=info.model_config)
+        .environment(**info.actions_for_env)
         .evaluation(
             evaluation_num_env_runners=num_runners,
             evaluation_config={

@@ -100,6 +100,10 @@ def save_checkpoint(algo: Any, run_dir: Path, config: Any) -> Path:
         asdict(model),
         observation_shape=module.observation_space.shape,
         action_shape=module.action_space.shape,
+        actions_for_env={
+            "normalize_actions": algo.config.normalize_actions,
+            "clip_actions": algo.config.clip_actions,
+        },
         weights=learner_weights(algo),
     )
     return path

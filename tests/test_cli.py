@@ -53,6 +53,7 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     assert [c.name for c in checkpoints] == ["checkpoint_000001", "checkpoint_000002"]
     last = read_checkpoint(checkpoints[-1])
     assert last.tasks == tuple(TASKS)
+    assert last.actions_for_env == {"normalize_actions": True, "clip_actions": False}
 
     # Evaluation: 2 episodes per task, with the checkpoint's normalization frozen.
     group = make_evaluation_runners(last, episodes=2)
@@ -98,6 +99,21 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     transfer = json.loads((tmp_path / "tr" / "evaluation.json").read_text())["results"]
     assert [(r["task"], r["head"]) for r in transfer] == [("HalfCheetahBigLeg-v0", TASKS[0])]
     assert f"| HalfCheetahBigLeg-v0 | {TASKS[0]} | 1 |" in capsys.readouterr().out
+
+    # A checkpoint trained with raw actions (the paper's) is evaluated with raw actions.
+    manifest = last.path / "mtrl_ray.json"
+    data = json.loads(manifest.read_text())
+    data["actions_for_env"] = {"normalize_actions": False, "clip_actions": False}
+    manifest.write_text(json.dumps(data))
+    group = make_evaluation_runners(read_checkpoint(last.path), 1)
+    try:
+        modes = group.foreach_env_runner(
+            lambda r: [(c.normalize_actions, c.clip_actions) for c in r._module_to_env.connectors],
+            local_env_runner=False,
+        )
+    finally:
+        group.stop()
+    assert modes == [[(False, False)]] * 2
 
     # The head x environment matrix.
     matrix = ["evaluate", str(last.path), "--transfer", "--tasks", "HalfCheetahBigLeg-v0"]

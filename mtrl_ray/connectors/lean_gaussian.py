@@ -11,8 +11,9 @@ Gaussian and one agent, each pipeline is one piece:
   the runner's task id (the job of RLlib's defaults + `AddTaskId`).
 - `SampleDiagGaussian`: actions sampled from the module's Gaussian (or its
   mean when not exploring), their log-probability, and the actions for the env
-  mapped and clipped to the action space exactly as RLlib's
-  `NormalizeAndClipActions` does with `normalize_actions=True`.
+  mapped and/or clipped to the action space exactly as RLlib's
+  `NormalizeAndClipActions` does for the config's `normalize_actions` and
+  `clip_actions` (with both off, the env gets the raw sample).
 
 The episodes they produce are the same as with RLlib's defaults, so the learner
 pipeline (n-step returns) is unchanged. `A2CConfig.lean_connectors`
@@ -51,10 +52,28 @@ class BatchTaskObservations(ConnectorV2):
 
 
 class SampleDiagGaussian(ConnectorV2):
-    """Module-to-env: sample from N(mean, exp(log_std)^2); map actions to the space."""
+    """Module-to-env: sample from N(mean, exp(log_std)^2); map actions to the space.
 
-    def __init__(self, input_observation_space=None, input_action_space=None):
+    Args:
+        normalize_actions: RLlib's meaning: the module acts in [-1, 1], mapped
+            linearly onto the space's bounds and clipped to them.
+        clip_actions: Without `normalize_actions`: clip to the bounds. With neither,
+            the raw sample goes to the env, as in the paper's code: MuJoCo clamps
+            the control itself, but HalfCheetah's control cost is charged on the
+            raw action, which penalizes a wide Gaussian.
+    """
+
+    def __init__(
+        self,
+        input_observation_space=None,
+        input_action_space=None,
+        *,
+        normalize_actions: bool = True,
+        clip_actions: bool = False,
+    ):
         super().__init__(input_observation_space, input_action_space)
+        self.normalize_actions = normalize_actions
+        self.clip_actions = clip_actions
         space = input_action_space
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
             raise ValueError(f"SampleDiagGaussian needs a 1-D Box action space, got {space}")
@@ -75,8 +94,11 @@ class SampleDiagGaussian(ConnectorV2):
             actions = mean
         # log N(a; mean, std) summed over dimensions, as TorchDiagGaussian.logp.
         logp = (-0.5 * noise**2 - log_std - 0.5 * np.log(2.0 * np.pi)).sum(-1)
-        for_env = np.clip(self._low + (actions + 1.0) * (self._high - self._low) / 2.0,
-                          self._low, self._high)  # fmt: skip
+        for_env = actions
+        if self.normalize_actions:
+            for_env = self._low + (actions + 1.0) * (self._high - self._low) / 2.0
+        if self.normalize_actions or self.clip_actions:
+            for_env = np.clip(for_env, self._low, self._high)
         return {
             Columns.ACTIONS: actions,
             Columns.ACTIONS_FOR_ENV: for_env,

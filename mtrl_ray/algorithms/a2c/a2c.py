@@ -269,7 +269,13 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
         return ModuleToEnvPipeline(
             input_observation_space=obs_space,
             input_action_space=act_space,
-            connectors=[SampleDiagGaussian(input_action_space=act_space)],
+            connectors=[
+                SampleDiagGaussian(
+                    input_action_space=act_space,
+                    normalize_actions=self.normalize_actions,
+                    clip_actions=self.clip_actions,
+                )
+            ],
         )
 
     @override(AlgorithmConfig)
