@@ -38,6 +38,11 @@ def results(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "result.json").read_text().splitlines()]
 
 
+def action_modes(runner) -> list[tuple[bool, bool]]:
+    """(normalize_actions, clip_actions) of a runner's module-to-env connectors."""
+    return [(c.normalize_actions, c.clip_actions) for c in runner._module_to_env.connectors]
+
+
 def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     assert main(train_args(tmp_path, "run", 400)) == 0
     out = capsys.readouterr().out
@@ -53,7 +58,7 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     assert [c.name for c in checkpoints] == ["checkpoint_000001", "checkpoint_000002"]
     last = read_checkpoint(checkpoints[-1])
     assert last.tasks == tuple(TASKS)
-    assert last.actions_for_env == {"normalize_actions": True, "clip_actions": False}
+    assert last.actions_for_env == {"normalize_actions": False, "clip_actions": False}
 
     # Evaluation: 2 episodes per task, with the checkpoint's normalization frozen.
     group = make_evaluation_runners(last, episodes=2)
@@ -67,6 +72,8 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
             lambda r: r.module.obs_normalizer.count.tolist(), local_env_runner=False
         )
         assert after == counts  # evaluation does not update them
+        modes = group.foreach_env_runner(action_modes, local_env_runner=False)
+        assert modes == [[(False, False)]] * 2  # raw actions, as in training
     finally:
         group.stop()
     assert main(["evaluate", str(last.path), "--episodes", "2", "--out", str(tmp_path / "ev")]) == 0
@@ -100,20 +107,18 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     assert [(r["task"], r["head"]) for r in transfer] == [("HalfCheetahBigLeg-v0", TASKS[0])]
     assert f"| HalfCheetahBigLeg-v0 | {TASKS[0]} | 1 |" in capsys.readouterr().out
 
-    # A checkpoint trained with raw actions (the paper's) is evaluated with raw actions.
+    # A checkpoint from before the manifest recorded the mapping was trained with
+    # RLlib's default (rescale and clip): evaluation sends actions the same way.
     manifest = last.path / "mtrl_ray.json"
     data = json.loads(manifest.read_text())
-    data["actions_for_env"] = {"normalize_actions": False, "clip_actions": False}
+    del data["actions_for_env"]
     manifest.write_text(json.dumps(data))
     group = make_evaluation_runners(read_checkpoint(last.path), 1)
     try:
-        modes = group.foreach_env_runner(
-            lambda r: [(c.normalize_actions, c.clip_actions) for c in r._module_to_env.connectors],
-            local_env_runner=False,
-        )
+        modes = group.foreach_env_runner(action_modes, local_env_runner=False)
     finally:
         group.stop()
-    assert modes == [[(False, False)]] * 2
+    assert modes == [[(True, False)]] * 2
 
     # The head x environment matrix.
     matrix = ["evaluate", str(last.path), "--transfer", "--tasks", "HalfCheetahBigLeg-v0"]

@@ -71,6 +71,12 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
         self.multi_task_update = "cycle"
         self.updates_per_iteration = 50
         self.lean_connectors = True
+        # The paper's code sent the raw Gaussian sample to the env. MuJoCo clamps the
+        # control to [-1, 1] either way, but HalfCheetah's control cost is charged on
+        # the action as sent: raw, a wide Gaussian costs reward, which keeps the
+        # policy's std in check (RLlib's default, rescale-and-clip, hides that cost).
+        self.normalize_actions = False
+        self.clip_actions = False
         self.normalize_rewards = False
         self.pcgrad = False
         self.task_loss_weights: dict[str, float] | None = None
