@@ -139,12 +139,30 @@ def plot_curves(runs: list[tuple[str, Path]], out_dir: Path) -> list[Path]:
 
 
 def evaluation_table(runs: list[tuple[str, Path]], paper: bool) -> str:
-    """Markdown table: task x method (mean ± std), from the runs' evaluation.json files."""
-    columns: dict[str, dict[str, str]] = defaultdict(dict)
+    """Markdown table: task x method, from the runs' evaluation.json files.
+
+    A cell is the evaluation's mean ± std over episodes. Where several runs of a
+    method (seeds) evaluated a task, it is the mean over the runs, then each run's
+    mean ± std. Within one run, the last evaluation file (by path) counts.
+    """
+    per_run: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for method, run in runs:
+        latest: dict[str, tuple[float, float]] = {}
         for path in sorted(run.rglob("evaluation.json")):
             for r in json.loads(path.read_text())["results"]:
-                columns[method][r["task"]] = f"{r['mean']:.2f} ± {r['std']:.2f}"
+                latest[r["task"]] = (r["mean"], r["std"])
+        for task, cell in latest.items():
+            per_run[method][task].append(cell)
+    columns: dict[str, dict[str, str]] = defaultdict(dict)
+    for method, tasks_ in per_run.items():
+        for task, cells in tasks_.items():
+            each = "; ".join(f"{m:.2f} ± {s:.2f}" for m, s in cells)
+            if len(cells) > 1:
+                mean = sum(m for m, _ in cells) / len(cells)
+                each = f"{mean:.2f} ({len(cells)} seeds: {each})"
+            columns[method][task] = each
     if paper:
         for name, cells in PAPER_TABLE2.items():
             columns[f"paper: {name}"] = {t: f"{m:.2f} ± {s:.2f}" for t, (m, s) in cells.items()}

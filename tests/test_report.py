@@ -48,6 +48,16 @@ def test_report_curves_and_table(tmp_path, capsys):
     assert "| 1500.00 ± 20.00 |" in row and "| 1480.89 ± 30.92 |" in row
 
 
+def test_seeds_of_a_method_are_averaged_in_the_table(tmp_path, capsys):
+    a = write_run(tmp_path, "vanilla_seed0", [1.0], (1500.0, 20.0))
+    b = write_run(tmp_path, "vanilla_seed1", [2.0], (1000.0, 40.0))
+    out = tmp_path / "report"
+    assert main(["report", str(a), str(b), "--out", str(out)]) == 0
+    table = (out / "table.md").read_text().splitlines()
+    assert table[0] == "| environment | vanilla |"
+    assert f"| {TASK} | 1250.00 (2 seeds: 1500.00 ± 20.00; 1000.00 ± 40.00) |" in table
+
+
 def test_folder_of_runs_is_one_method_and_gzip_results_read(tmp_path, capsys):
     """Committed teachers: one gzipped run per task under one folder -> one column."""
     import gzip
