@@ -21,9 +21,10 @@ import torch
 MANIFEST = "mtrl_ray.json"
 #: The module's tensors, for weights-only loading.
 WEIGHTS = "module_weights.pt"
-#: Where RLlib keeps the learner's module inside an algorithm checkpoint.
-# RLlib's defaults: the module acts in [-1, 1], rescaled to the bounds and clipped.
+#: How sampled actions reach the env when a manifest does not say (RLlib's defaults:
+#: the module acts in [-1, 1], rescaled to the bounds and clipped).
 DEFAULT_ACTIONS_FOR_ENV = {"normalize_actions": True, "clip_actions": False}
+#: Where RLlib keeps the learner's module inside an algorithm checkpoint.
 MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
 
 

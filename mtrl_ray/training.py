@@ -13,7 +13,12 @@ from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODUL
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from mtrl_ray import metrics
-from mtrl_ray.checkpoints import check_same_tasks, read_checkpoint, write_manifest
+from mtrl_ray.checkpoints import (
+    DEFAULT_ACTIONS_FOR_ENV,
+    check_same_tasks,
+    read_checkpoint,
+    write_manifest,
+)
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
 
 
@@ -86,7 +91,7 @@ class ProgressPrinter:
         return f"iter {result.get('training_iteration', 0):4d}  steps {steps:>9d}  {shown}"
 
 
-def save_checkpoint(algo: Any, run_dir: Path, config: Any) -> Path:
+def save_checkpoint(algo: Any, run_dir: Path) -> Path:
     """Saves an algorithm checkpoint with the mtrl-ray manifest; returns its path."""
     iteration = algo.iteration
     path = run_dir / "checkpoints" / f"checkpoint_{iteration:06d}"
@@ -100,10 +105,7 @@ def save_checkpoint(algo: Any, run_dir: Path, config: Any) -> Path:
         asdict(model),
         observation_shape=module.observation_space.shape,
         action_shape=module.action_space.shape,
-        actions_for_env={
-            "normalize_actions": algo.config.normalize_actions,
-            "clip_actions": algo.config.clip_actions,
-        },
+        actions_for_env={key: getattr(algo.config, key) for key in DEFAULT_ACTIONS_FOR_ENV},
         weights=learner_weights(algo),
     )
     return path
@@ -202,7 +204,7 @@ def train(config: Any, settings: RunSettings) -> Path:
                 print(progress.line(result), flush=True)
             done = should_stop(result, settings.stop)
             if done or algo.iteration % settings.checkpoint_every == 0:
-                checkpoint = save_checkpoint(algo, run_dir, config)
+                checkpoint = save_checkpoint(algo, run_dir)
             if done:
                 break
         if settings.verbose:

@@ -80,7 +80,7 @@ def test_ppo_learns_point_mass(ray_local, tmp_path):
         for _ in range(20):
             result = algo.train()
         trained = _mean_return(algo)
-        checkpoint = save_checkpoint(algo, tmp_path, config)
+        checkpoint = save_checkpoint(algo, tmp_path)
     finally:
         algo.stop()
     print(f"point mass PPO: random {random_return:.1f} -> trained {trained:.1f}")
