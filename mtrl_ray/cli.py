@@ -58,7 +58,12 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--tasks", help="comma-separated tasks (default: all of the checkpoint's)")
     p.add_argument("--episodes", type=int, default=20, help="episodes per task (default 20)")
-    p.add_argument("--deterministic", action="store_true", help="act with the mean action")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="act with the mean action, as the paper's evaluation script did "
+        "(writes evaluation_deterministic.json)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--head", help="act with this task's head on every --tasks variant")
     p.add_argument(
@@ -219,7 +224,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         text = evaluation.format_table(
             results, f"{info.path.name}: {args.episodes} episodes per task"
         )
-        paths = evaluation.write_results(results, out, info.path, args.deterministic, text=text)
+        stem = evaluation.evaluation_stem(args.deterministic)
+        paths = evaluation.write_results(
+            results, out, info.path, args.deterministic, stem=stem, text=text
+        )
     print(text)
     print(f"wrote {paths[0]} and {paths[1]}")
     return 0

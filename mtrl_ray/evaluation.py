@@ -4,6 +4,11 @@ The checkpoint's module (with its per-task normalization statistics, frozen) is
 loaded onto one evaluation runner per task; each runs `episodes` complete
 episodes in parallel envs, and the table reports the mean +- std of the
 undiscounted return per task, as the paper does (20 rollouts per environment).
+
+Sampled episodes go to `evaluation.json`, mean-action episodes (`--deterministic`) to
+`evaluation_deterministic.json`, so one checkpoint can hold both. The paper's
+evaluation script (jasonkrone/elen6885-final-project, src/get_results_multihead.py)
+acted with the mean.
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.rllib.env.env_runner_group import EnvRunnerGroup
 
 from mtrl_ray.checkpoints import CheckpointError, CheckpointInfo, read_checkpoint
+
+
+def evaluation_stem(deterministic: bool) -> str:
+    """File stem of an evaluation: sampled and mean-action results are kept apart."""
+    return "evaluation_deterministic" if deterministic else "evaluation"
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,8 @@ def evaluate_checkpoint(
         tasks: Environments to evaluate (default: all of the checkpoint's tasks).
             Without `head`, each must have a head in the checkpoint.
         episodes: Complete episodes per task.
-        deterministic: Act with the Gaussian mean instead of sampling (the paper sampled).
+        deterministic: Act with the Gaussian mean instead of sampling (as the paper's
+            evaluation script did).
         seed: Base seed of the evaluation envs.
         head: Act with this task's head (and its normalization statistics) on every
             environment in `tasks`: zero-shot transfer.

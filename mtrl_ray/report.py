@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mtrl_ray import metrics
+from mtrl_ray.evaluation import evaluation_stem
 
 #: The paper's Table 2 (6 tasks; frames per task), mean ± std over 20 rollouts.
 PAPER_TABLE2 = {
@@ -138,8 +139,8 @@ def plot_curves(runs: list[tuple[str, Path]], out_dir: Path) -> list[Path]:
     return written
 
 
-def evaluation_table(runs: list[tuple[str, Path]], paper: bool) -> str:
-    """Markdown table: task x method, from the runs' evaluation.json files.
+def evaluation_table(runs: list[tuple[str, Path]], paper: bool, stem: str = "evaluation") -> str:
+    """Markdown table: task x method, from the runs' `<stem>.json` evaluation files.
 
     A cell is the evaluation's mean ± std over episodes. Where several runs of a
     method (seeds) evaluated a task, it is the mean over the runs, then each run's
@@ -150,7 +151,7 @@ def evaluation_table(runs: list[tuple[str, Path]], paper: bool) -> str:
     )
     for method, run in runs:
         latest: dict[str, tuple[float, float]] = {}
-        for path in sorted(run.rglob("evaluation.json")):
+        for path in sorted(run.rglob(f"{stem}.json")):
             for r in json.loads(path.read_text())["results"]:
                 latest[r["task"]] = (r["mean"], r["std"])
         for task, cell in latest.items():
@@ -178,7 +179,10 @@ def evaluation_table(runs: list[tuple[str, Path]], paper: bool) -> str:
 
 
 def report(paths: list[Path], out_dir: Path, paper: bool = False) -> list[Path]:
-    """Writes the curves and `table.md` into `out_dir`; returns the files written.
+    """Writes the curves and the tables into `out_dir`; returns the files written.
+
+    `table.md` holds the sampled evaluations; `table_deterministic.md` the
+    mean-action ones (`rllib evaluate --deterministic`), where a run has any.
 
     Args:
         paths: Run folders, or folders of run folders (one method each).
@@ -188,6 +192,12 @@ def report(paths: list[Path], out_dir: Path, paper: bool = False) -> list[Path]:
     runs = expand_runs(paths)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = plot_curves(runs, out_dir)
-    table = out_dir / "table.md"
-    table.write_text(evaluation_table(runs, paper))
-    return [*written, table]
+    tables = []
+    for deterministic in (False, True):
+        stem = evaluation_stem(deterministic)
+        if deterministic and not any(any(run.rglob(f"{stem}.json")) for _, run in runs):
+            continue  # mean-action tables only where such evaluations exist
+        table = out_dir / ("table_deterministic.md" if deterministic else "table.md")
+        table.write_text(evaluation_table(runs, paper, stem))
+        tables.append(table)
+    return [*written, *tables]

@@ -199,3 +199,19 @@ def test_n_step_returns_bootstrap_on_cut_and_time_limit_but_not_on_termination(l
     assert batch[TASK_ID][mask].tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0]
     # Observations and actions line up with the steps they belong to.
     assert batch[Columns.OBS][mask][:, 0].tolist() == [0.0, 1.0, 2.0] * 3
+
+
+def test_learning_rate_schedule_drives_rmsprop():
+    """`lr` as RLlib's [[timestep, lr], ...] schedule: linear in sampled env steps."""
+    from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+    _, learner = build_learner(lr=[[0, 7e-4], [6_000_000, 0.0]])
+    (optimizer,) = learner._named_optimizers.values()
+    assert isinstance(optimizer, torch.optim.RMSprop)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(7e-4)
+    learner.after_gradient_based_update(timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: 4_500_000})
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(7e-4 / 4)
+    _, constant = build_learner()
+    (optimizer,) = constant._named_optimizers.values()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(7e-4)
+    assert optimizer.defaults["alpha"] == 0.99 and optimizer.defaults["eps"] == 1e-5

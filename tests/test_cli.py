@@ -102,8 +102,12 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
         group.stop()
     assert inside == [("HalfCheetahBigLeg-v0", 0, pytest.approx(0.046 * 1.25))]
     argv = ["evaluate", str(last.path), "--head", TASKS[0], "--tasks", "HalfCheetahBigLeg-v0"]
+    argv += ["--deterministic"]  # mean actions: a file of their own
     assert main([*argv, "--episodes", "1", "--out", str(tmp_path / "tr")]) == 0
-    transfer = json.loads((tmp_path / "tr" / "evaluation.json").read_text())["results"]
+    assert not (tmp_path / "tr" / "evaluation.json").exists()
+    written = json.loads((tmp_path / "tr" / "evaluation_deterministic.json").read_text())
+    assert written["deterministic"] is True
+    transfer = written["results"]
     assert [(r["task"], r["head"]) for r in transfer] == [("HalfCheetahBigLeg-v0", TASKS[0])]
     assert f"| HalfCheetahBigLeg-v0 | {TASKS[0]} | 1 |" in capsys.readouterr().out
 

@@ -12,7 +12,13 @@ TASK = "HalfCheetahSmallFoot-v0"
 KEY = f"env_runners/per_task/{TASK}"
 
 
-def write_run(root: Path, name: str, returns: list[float | None], evaluation: tuple | None) -> Path:
+def write_run(
+    root: Path,
+    name: str,
+    returns: list[float | None],
+    evaluation: tuple | None,
+    stem: str = "evaluation",
+) -> Path:
     run = root / name
     run.mkdir(parents=True)
     rows = [
@@ -25,7 +31,7 @@ def write_run(root: Path, name: str, returns: list[float | None], evaluation: tu
         ckpt.mkdir(parents=True)
         mean, std = evaluation
         results = [{"task": TASK, "head": TASK, "episodes": 20, "mean": mean, "std": std}]
-        (ckpt / "evaluation.json").write_text(json.dumps({"results": results}))
+        (ckpt / f"{stem}.json").write_text(json.dumps({"results": results}))
     return run
 
 
@@ -100,3 +106,25 @@ def test_progress_csv_widens_when_keys_appear_late(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["env_runners/return"] for r in rows] == ["", "5.0", "7.0", "9.0"]
     assert rows[-1]["env_runners/steps"] == ""
+
+
+def test_mean_action_evaluations_get_their_own_table(tmp_path, capsys):
+    """Sampled and `--deterministic` evaluations of one run never mix in a table."""
+    run = write_run(tmp_path, "vanilla_seed0", [1.0], (1500.0, 20.0))
+    ckpt = run / "checkpoints" / "checkpoint_000003"
+    results = [{"task": TASK, "head": TASK, "episodes": 20, "mean": 2100.0, "std": 9.0}]
+    (ckpt / "evaluation_deterministic.json").write_text(json.dumps({"results": results}))
+    sampled_only = write_run(tmp_path, "scratch", [1.0], (1300.0, 30.0))
+    out = tmp_path / "report"
+    assert main(["report", str(run), str(sampled_only), "--out", str(out)]) == 0
+    assert f"| {TASK} | 1500.00 ± 20.00 | 1300.00 ± 30.00 |" in (out / "table.md").read_text()
+    deterministic = (out / "table_deterministic.md").read_text().splitlines()
+    assert deterministic[0] == "| environment | vanilla |"  # scratch has none
+    assert f"| {TASK} | 2100.00 ± 9.00 |" in deterministic
+
+
+def test_no_mean_action_table_without_such_evaluations(tmp_path, capsys):
+    run = write_run(tmp_path, "vanilla_seed0", [1.0], (1500.0, 20.0))
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert not (out / "table_deterministic.md").exists()

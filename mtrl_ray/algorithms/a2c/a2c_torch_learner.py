@@ -72,9 +72,9 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
             param.requires_grad_(name in trainable)
             if name in trainable:
                 params.append(param)
-        optimizer = torch.optim.RMSprop(
-            params, lr=config.lr, alpha=config.rmsprop_alpha, eps=config.rmsprop_eps
-        )
+        # `lr` may be a schedule ([[timestep, lr], ...]): RLlib's scheduler sets the
+        # optimizer's rate from it at registration and after every update.
+        optimizer = torch.optim.RMSprop(params, alpha=config.rmsprop_alpha, eps=config.rmsprop_eps)
         self.register_optimizer(
             module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=config.lr
         )
