@@ -1,11 +1,12 @@
 """Fine-tuning (paper section 4.2, Table 1): E1 -> E2 with only the last layers training.
 
-Starts from a single-task checkpoint of E1 (default: the committed SmallFoot teacher,
-trained 1M frames; the paper trained E1 for 5M), copies its weights and observation
-normalization statistics (as a starting point: they keep updating on E2), freezes
-every layer but the last of the actor (with its log-std) and of the critic, and
-trains on E2 (default SmallLeg) for 1M frames (the paper: 1M and 5M). Evaluate the
-result on both tasks with E2's head to see what was forgotten:
+Starts from a single-task checkpoint of E1 (default: the committed SmallFoot teacher
+in results/teachers_raw/, trained 1M frames with raw actions; the paper trained E1 for
+5M), copies its weights and observation normalization statistics (as a starting
+point: they keep updating on E2), freezes every layer but the last of the actor (with
+its log-std) and of the critic, and trains on E2 (default SmallLeg) for 1M frames
+(the paper: 1M and 5M). Evaluate the result on both tasks with E2's head to see what
+was forgotten:
 
     rllib train file tuned_examples/a2c/halfcheetah_finetune.py
     rllib evaluate runs/halfcheetah_finetune/checkpoints/checkpoint_000250 \
@@ -13,7 +14,7 @@ result on both tasks with E2's head to see what was forgotten:
 
 Other directions and budgets:
     rllib train file tuned_examples/a2c/halfcheetah_finetune.py --tasks HalfCheetahSmallFoot-v0 \
-        --config '{"fine_tune_from": "results/teachers/HalfCheetahSmallLeg-v0/checkpoint"}'
+        --config '{"fine_tune_from": "results/teachers_raw/HalfCheetahSmallLeg-v0/checkpoint"}'
     --config '{"fine_tune_trainable": "heads"}'   (or "all")
 
 Results to expect (paper, Table 1, E1 = SmallFoot, E2 = SmallLeg; E1 trained 5M):
@@ -25,7 +26,8 @@ from pathlib import Path
 
 from mtrl_ray.algorithms.a2c import A2CConfig
 
-SOURCE = Path(__file__).resolve().parents[2] / "results/teachers/HalfCheetahSmallFoot-v0/checkpoint"
+TEACHERS = Path(__file__).resolve().parents[2] / "results" / "teachers_raw"
+SOURCE = TEACHERS / "HalfCheetahSmallFoot-v0" / "checkpoint"
 
 config = (
     A2CConfig()

@@ -8,7 +8,7 @@ target task's head. Writes `table1.md` and `table1.json` into `--storage-path`.
 Re-running resumes: finished milestones are not trained or evaluated again.
 
 How to run (defaults: E1 = SmallFoot, E2 = SmallLeg, sources = the committed
-teachers, 1M frames):
+teachers in results/teachers_raw/, 1M frames):
     python tuned_examples/a2c/halfcheetah_finetune_table1.py --storage-path runs/table1
     python tuned_examples/a2c/halfcheetah_finetune_table1.py --frames 1000000,5000000
 """
@@ -73,7 +73,7 @@ def main() -> int:
     parser.add_argument(
         "--sources",
         type=Path,
-        default=REPO / "results" / "teachers",
+        default=REPO / "results" / "teachers_raw",
         help="folder of single-task checkpoints (<task>/ or teacher_<task>/)",
     )
     parser.add_argument("--frames", default="1000000", help="comma-separated milestones")

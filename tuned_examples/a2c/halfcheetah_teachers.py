@@ -4,15 +4,15 @@ Each teacher is `halfcheetah_scratch.py` on one task, trained one after another 
 one Ray session into `<storage-path>/teacher_<task>`. Running the command again
 skips finished teachers and resumes an interrupted one from its last checkpoint.
 
-How to run (the committed teachers in results/teachers/ were made with this, 1M frames
-each, into /work/runs/teachers, then each final checkpoint was copied to
-results/teachers/<task>/checkpoint; the paper trained its teachers for 3M):
+How to run (the committed teachers in results/teachers_raw/ were made with this, 1M
+frames each, into /work/runs/teachers_raw, then each final checkpoint was copied to
+results/teachers_raw/<task>/checkpoint; the paper trained its teachers for 3M):
     python tuned_examples/a2c/halfcheetah_teachers.py --stop-timesteps 1000000 \
         --storage-path runs/teachers
 
 Then distil from them:
     rllib train file tuned_examples/distill/halfcheetah_multitask_distillation.py \
-        --config '{"teachers": "results/teachers"}'
+        --config '{"teachers": "runs/teachers"}'
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ paper's multi-task runs; set `teacher_rollout_prob` for teacher-driven fragments
 Tasks cycled, one RMSprop step per task batch; 16 envs per task, t_max = 5; 1M
 frames per task (6M in all).
 
-Teachers: the committed ones in results/teachers/ (single-task A2C, 1M frames each,
-made by tuned_examples/a2c/halfcheetah_teachers.py). Use others with
+Teachers: the committed ones in results/teachers_raw/ (single-task A2C with the
+paper's raw actions, 1M frames each, made by tuned_examples/a2c/halfcheetah_teachers.py;
+results/teachers/ holds the older rescale-and-clip ones). Use others with
     --config '{"teachers": "runs/teachers"}'    (a folder: <task>/ or teacher_<task>/)
 
 How to run:
@@ -26,7 +27,7 @@ from mtrl_ray.algorithms.distill import DistillConfig
 from mtrl_ray.envs import PAPER_TASKS
 
 FRAMES_PER_TASK = 1_000_000
-COMMITTED_TEACHERS = Path(__file__).resolve().parents[2] / "results" / "teachers"
+COMMITTED_TEACHERS = Path(__file__).resolve().parents[2] / "results" / "teachers_raw"
 
 config = (
     DistillConfig()

@@ -48,7 +48,7 @@ class DistillConfig(A2CConfig):
         >>> config = (
         ...     DistillConfig()
         ...     .multi_task(["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"])
-        ...     .distillation(teachers="results/teachers")
+        ...     .distillation(teachers="results/teachers_raw")
         ... )
     """
 
