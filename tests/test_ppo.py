@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from ray.rllib.core import DEFAULT_MODULE_ID
 
 from mtrl_ray import metrics
@@ -144,3 +145,40 @@ def test_per_task_shares_sum_to_ppo_loss_and_weights_apply():
     torch.testing.assert_close(sum(shares), plain)
     _, weighted = learner_and_loss(task_loss_weights={TWO_TASKS[1]: 0.0})
     torch.testing.assert_close(weighted, shares[0])  # task 1 weighted out
+
+
+def test_reward_normalization_scales_the_batch_not_the_metrics():
+    """PPO's runner divides rewards by the return std; episode metrics stay raw."""
+    from types import SimpleNamespace
+
+    from mtrl_ray.connectors.return_scaler import ReturnScaler
+    from mtrl_ray.runners.pinned_env_runner import PinnedEnvRunner
+
+    config = (
+        MultiTaskPPOConfig()
+        .multi_task([TWO_TASKS[0]], runners_per_task=1)
+        .env_runners(num_envs_per_env_runner=2)
+        .training(normalize_rewards=True)
+    )
+    runner = PinnedEnvRunner(config=config, worker_index=1)
+    try:
+        chunks = runner.sample(num_timesteps=2 * 1100)  # each env ends one episode
+        replay = ReturnScaler(gamma=config.gamma)
+        finished = []
+        for chunk in chunks:
+            # HalfCheetah's reward, as the env computed it, is in the step infos.
+            infos = chunk.get_infos()[1:]
+            raw = np.array([i["reward_forward"] + i["reward_ctrl"] for i in infos])
+            raw_chunk = SimpleNamespace(
+                id_=chunk.id_, is_done=chunk.is_done, get_rewards=lambda raw=raw: raw
+            )
+            np.testing.assert_allclose(chunk.get_rewards(), replay.scale(raw_chunk), rtol=1e-5)
+            assert np.abs(raw / chunk.get_rewards() - 1).max() > 0.5  # really rescaled
+            if chunk.is_done:
+                finished.append(raw.sum())
+        assert len(finished) == 2
+        per_task = runner.get_metrics()[metrics.PER_TASK][TWO_TASKS[0]]
+        logged = per_task[metrics.EPISODE_RETURN_MEAN].peek()
+        assert logged == pytest.approx(np.mean(finished), rel=1e-4)
+    finally:
+        runner.stop()

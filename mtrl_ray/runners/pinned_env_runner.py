@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -41,9 +42,10 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         """
         if state is not None:
             self.set_state(ray.get(state) if isinstance(state, ray.ObjectRef) else state)
-        episodes = self.sample(num_timesteps=num_timesteps)
+        episodes = self._timed_sample(num_timesteps=num_timesteps)
         if not compact:
             return episodes
+        # A2C's lean path scales rewards while it flattens the chunks anyway.
         return [Fragment.from_episodes(episodes, reward_scaler=self._reward_scaler)]
 
     @property
@@ -57,10 +59,30 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
 
     @override(SingleAgentEnvRunner)
     def sample(self, **kwargs) -> list:
+        """RLlib's sampling (PPO and APPO call this), with rewards normalized if asked.
+
+        With `config.normalize_rewards`, the returned training chunks carry rewards
+        divided by the running std of this task's discounted return. Episode returns
+        in the metrics are logged inside RLlib's sampling, before this, so they stay
+        in the environment's units; evaluation runners never scale.
+        """
+        episodes = self._timed_sample(**kwargs)
+        scaler = self._reward_scaler
+        if scaler is None or self.config.in_evaluation:
+            return episodes
+        scaled = []
+        for episode in episodes:  # each episode's chunks come in time order
+            # A copy: RLlib computes the episode metrics later, from these objects.
+            chunk = copy.deepcopy(episode)
+            chunk.set_rewards(new_data=scaler.scale(episode))
+            scaled.append(chunk)
+        return scaled
+
+    def _timed_sample(self, **kwargs) -> list:
         """RLlib's sampling, timed for the per-task Prometheus metrics.
 
         Every algorithm's runners sample through here (A2C's `sample_fragment`,
-        RLlib's PPO and APPO directly), so all of them export steps and steps/s.
+        RLlib's PPO and APPO via `sample`), so all of them export steps and steps/s.
         """
         start = time.perf_counter()
         episodes = super().sample(**kwargs)

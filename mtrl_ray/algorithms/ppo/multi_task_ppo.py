@@ -59,6 +59,8 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, PPOConfig):
         # actor's.
         self.vf_loss_coeff = 1.0
         self.grad_clip = None
+        # Off by default (as in the PPO paper); CleanRL's MuJoCo PPO normalizes.
+        self.normalize_rewards = False
         # 4 envs per runner: 512-step fragments per env for 2048 steps per task, which
         # amortizes RLlib's per-step runner overhead over 4 envs.
         self.num_envs_per_env_runner = 4
@@ -73,6 +75,7 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, PPOConfig):
         train_batch_size_per_task: int = NotProvided,
         pcgrad: bool = NotProvided,
         task_loss_weights: dict[str, float] | None = NotProvided,
+        normalize_rewards: bool = NotProvided,
         multi_task_update: str = NotProvided,
         updates_per_iteration: int = NotProvided,
         **kwargs: Any,
@@ -85,6 +88,10 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, PPOConfig):
                 `train_batch_size_per_learner` is set explicitly.
             pcgrad: Gradient surgery (PCGrad) on the shared trunks, per minibatch.
             task_loss_weights: {task: weight} of each task's share of the loss.
+            normalize_rewards: Divide the train batch's rewards by the running std
+                of the discounted return of their task (per runner, on the runner;
+                metrics and evaluation keep the environment's units). Value targets
+                then stay near unit scale whatever the task's return.
             multi_task_update: Only "joint" (A2C's knob; PPO's minibatches mix tasks).
             updates_per_iteration: Not supported (A2C's knob; one PPO update, of
                 `num_epochs` x minibatches, per iteration): a ValueError.
@@ -104,6 +111,8 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, PPOConfig):
             self.pcgrad = pcgrad
         if task_loss_weights is not NotProvided:
             self.task_loss_weights = task_loss_weights
+        if normalize_rewards is not NotProvided:
+            self.normalize_rewards = normalize_rewards
         return self
 
     @override(PPOConfig)
