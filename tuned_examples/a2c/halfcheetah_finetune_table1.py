@@ -4,7 +4,9 @@ For each direction, `halfcheetah_finetune.py` (last layers only) trains on the
 target task from the source task's single-task checkpoint, saving a checkpoint at
 every `--frames` milestone; each milestone (and each source checkpoint, the
 "scratch" rows) is evaluated for `--episodes` episodes on E1 and on E2 with the
-target task's head. Writes `table1.md` and `table1.json` into `--storage-path`.
+target task's head, with sampled actions and with the mean action (the paper's
+evaluation script acted with the mean). Writes `table1.md` (sampled),
+`table1_deterministic.md` and `table1.json` (both) into `--storage-path`.
 Re-running resumes: finished milestones are not trained or evaluated again.
 
 How to run (defaults: E1 = SmallFoot, E2 = SmallLeg, sources = the committed
@@ -53,14 +55,16 @@ def fine_tune(source: Path, target: str, frames: list[int], run_dir: Path) -> di
     return wanted
 
 
-def evaluate(checkpoint: Path, head: str, tasks: list[str], episodes: int) -> dict[str, dict]:
+def evaluate(
+    checkpoint: Path, head: str, tasks: list[str], episodes: int, deterministic: bool
+) -> dict[str, dict]:
     """{task: {mean, std}} of `head` on each task, cached beside the checkpoint."""
     from mtrl_ray.evaluation import evaluate_checkpoint
 
-    cache = checkpoint / f"table1_{head}.json"
+    cache = checkpoint / f"table1_{head}{'_deterministic' if deterministic else ''}.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    results = evaluate_checkpoint(checkpoint, tasks, episodes, head=head)
+    results = evaluate_checkpoint(checkpoint, tasks, episodes, deterministic, head=head)
     table = {r.task: {"mean": r.mean, "std": r.std, "episodes": r.episodes} for r in results}
     cache.write_text(json.dumps(table, indent=2))
     return table
@@ -84,43 +88,36 @@ def main() -> int:
     tasks = [args.e1, args.e2]
     sources = {task: source_checkpoint(args.sources, task) for task in tasks}
 
-    rows = []
-    for task in tasks:
-        label = "E1 (scratch)" if task == args.e1 else "E2 (scratch)"
-        rows.append(
-            (label, "source", sources[task], evaluate(sources[task], task, tasks, args.episodes))
-        )
+    # (label, frames, checkpoint, head) per row: the sources, then the fine-tuned.
+    rows = [
+        ("E1 (scratch)" if task == args.e1 else "E2 (scratch)", "source", sources[task], task)
+        for task in tasks
+    ]
     for source, target, label in ((args.e1, args.e2, "E1 → E2"), (args.e2, args.e1, "E2 → E1")):
         run_dir = args.storage_path / f"finetune_{source}_to_{target}"
         for f, checkpoint in fine_tune(sources[source], target, frames, run_dir).items():
-            rows.append(
-                (
-                    label,
-                    f"{f / 1e6:g}M",
-                    checkpoint,
-                    evaluate(checkpoint, target, tasks, args.episodes),
-                )
-            )
+            rows.append((label, f"{f / 1e6:g}M", checkpoint, target))
 
-    lines = [
-        f"E1 = {args.e1}, E2 = {args.e2}; {args.episodes} episodes per cell, sampled actions;",
-        "fine-tuned rows act with the target task's head (last layers trained only).",
-        "",
-        "| training | frames | return on E1 | return on E2 |",
-        "| --- | --- | ---: | ---: |",
-    ]
-    for label, frames_label, _, table in rows:
-        cells = [f"{table[t]['mean']:.2f} ± {table[t]['std']:.2f}" for t in tasks]
-        lines.append(f"| {label} | {frames_label} | {cells[0]} | {cells[1]} |")
-    text = "\n".join(lines) + "\n"
     args.storage_path.mkdir(parents=True, exist_ok=True)
-    (args.storage_path / "table1.md").write_text(text)
-    payload = [
-        {"training": label, "frames": f, "checkpoint": str(c), "returns": table}
-        for label, f, c, table in rows
-    ]
+    payload = [{"training": r[0], "frames": r[1], "checkpoint": str(r[2])} for r in rows]
+    for deterministic, name in ((False, "table1.md"), (True, "table1_deterministic.md")):
+        actions = "mean actions" if deterministic else "sampled actions"
+        lines = [
+            f"E1 = {args.e1}, E2 = {args.e2}; {args.episodes} episodes per cell, {actions};",
+            "fine-tuned rows act with the target task's head (last layers trained only).",
+            "",
+            "| training | frames | return on E1 | return on E2 |",
+            "| --- | --- | ---: | ---: |",
+        ]
+        for (label, frames_label, checkpoint, head), entry in zip(rows, payload, strict=True):
+            table = evaluate(checkpoint, head, tasks, args.episodes, deterministic)
+            entry["returns_deterministic" if deterministic else "returns"] = table
+            cells = [f"{table[t]['mean']:.2f} ± {table[t]['std']:.2f}" for t in tasks]
+            lines.append(f"| {label} | {frames_label} | {cells[0]} | {cells[1]} |")
+        text = "\n".join(lines) + "\n"
+        (args.storage_path / name).write_text(text)
+        print(text)
     (args.storage_path / "table1.json").write_text(json.dumps(payload, indent=2))
-    print(text)
     return 0
 
 
