@@ -125,9 +125,10 @@ def plot_curves(runs: list[tuple[str, Path]], out_dir: Path) -> list[Path]:
                 continue
             grid = np.linspace(0, min(s[-1] for s, _ in seeds), 200)
             ys = np.array([np.interp(grid, s, r) for s, r in seeds])
-            ax.plot(grid, ys.mean(0), label=f"{method} ({len(seeds)} seed{'s' * (len(seeds) > 1)})")
-            if len(seeds) > 1:
-                ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.25)
+            label = f"{method} ({len(seeds)} seed{'s' * (len(seeds) > 1)})"
+            (line,) = ax.plot(grid, ys.mean(0), label=label)
+            if len(seeds) > 1:  # the band in its line's colour, not the cycle's next one
+                ax.fill_between(grid, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.25)
         ax.set(title=task, xlabel=f"env steps of {task}", ylabel="mean episode return")
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)

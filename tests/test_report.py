@@ -128,3 +128,24 @@ def test_no_mean_action_table_without_such_evaluations(tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["report", str(run), "--out", str(out)]) == 0
     assert not (out / "table_deterministic.md").exists()
+
+
+def test_seed_band_has_its_lines_colour(tmp_path, monkeypatch):
+    """The min..max band of a method's seeds is drawn in that method's line colour."""
+    from matplotlib.axes import Axes
+    from matplotlib.colors import to_rgba
+
+    bands, lines = [], []
+    plot, fill = Axes.plot, Axes.fill_between
+    monkeypatch.setattr(
+        Axes, "plot", lambda self, *a, **k: lines.extend(plot(self, *a, **k)) or lines[-1:]
+    )
+    monkeypatch.setattr(
+        Axes, "fill_between", lambda self, *a, **k: bands.append(fill(self, *a, **k)) or bands[-1]
+    )
+    # One seed of "a" (a line, no band), then two of "b": matplotlib picks fill
+    # colours from a cycle of their own, which "a" never advanced.
+    runs = [write_run(tmp_path, name, [1.0, 2.0], None) for name in ("a", "b_seed0", "b_seed1")]
+    assert main(["report", *map(str, runs), "--out", str(tmp_path / "report")]) == 0
+    assert len(lines) == 2 and len(bands) == 1
+    assert tuple(bands[0].get_facecolor()[0][:3]) == to_rgba(lines[1].get_color())[:3]
