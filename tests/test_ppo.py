@@ -151,8 +151,11 @@ def test_reward_normalization_scales_the_batch_not_the_metrics():
     """PPO's runner divides rewards by the return std; episode metrics stay raw."""
     from types import SimpleNamespace
 
+    from ray.tune.registry import register_env
+
     from mtrl_ray.connectors.return_scaler import ReturnScaler
     from mtrl_ray.runners.pinned_env_runner import PinnedEnvRunner
+    from mtrl_ray.tasks import PINNED_ENV, make_pinned_env
 
     config = (
         MultiTaskPPOConfig()
@@ -160,6 +163,10 @@ def test_reward_normalization_scales_the_batch_not_the_metrics():
         .env_runners(num_envs_per_env_runner=2)
         .training(normalize_rewards=True)
     )
+    # A runner in this process, without Ray. Tune's env registry keeps entries made
+    # before a Ray session only until that session stores them, so after an earlier
+    # test's Ray has come and gone the pinned env must be registered again.
+    register_env(PINNED_ENV, make_pinned_env)
     runner = PinnedEnvRunner(config=config, worker_index=1)
     try:
         chunks = runner.sample(num_timesteps=2 * 1100)  # each env ends one episode
