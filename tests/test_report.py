@@ -12,13 +12,7 @@ TASK = "HalfCheetahSmallFoot-v0"
 KEY = f"env_runners/per_task/{TASK}"
 
 
-def write_run(
-    root: Path,
-    name: str,
-    returns: list[float | None],
-    evaluation: tuple | None,
-    stem: str = "evaluation",
-) -> Path:
+def write_run(root: Path, name: str, returns: list[float | None], evaluation: tuple | None) -> Path:
     run = root / name
     run.mkdir(parents=True)
     rows = [
@@ -31,7 +25,7 @@ def write_run(
         ckpt.mkdir(parents=True)
         mean, std = evaluation
         results = [{"task": TASK, "head": TASK, "episodes": 20, "mean": mean, "std": std}]
-        (ckpt / f"{stem}.json").write_text(json.dumps({"results": results}))
+        (ckpt / "evaluation.json").write_text(json.dumps({"results": results}))
     return run
 
 

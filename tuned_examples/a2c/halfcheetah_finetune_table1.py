@@ -55,13 +55,18 @@ def fine_tune(source: Path, target: str, frames: list[int], run_dir: Path) -> di
     return wanted
 
 
+def _suffix(deterministic: bool) -> str:
+    """Names mean-action results apart from sampled ones (cache, table, JSON key)."""
+    return "_deterministic" if deterministic else ""
+
+
 def evaluate(
     checkpoint: Path, head: str, tasks: list[str], episodes: int, deterministic: bool
 ) -> dict[str, dict]:
     """{task: {mean, std}} of `head` on each task, cached beside the checkpoint."""
     from mtrl_ray.evaluation import evaluate_checkpoint
 
-    cache = checkpoint / f"table1_{head}{'_deterministic' if deterministic else ''}.json"
+    cache = checkpoint / f"table1_{head}{_suffix(deterministic)}.json"
     if cache.exists():
         return json.loads(cache.read_text())
     results = evaluate_checkpoint(checkpoint, tasks, episodes, deterministic, head=head)
@@ -100,7 +105,7 @@ def main() -> int:
 
     args.storage_path.mkdir(parents=True, exist_ok=True)
     payload = [{"training": r[0], "frames": r[1], "checkpoint": str(r[2])} for r in rows]
-    for deterministic, name in ((False, "table1.md"), (True, "table1_deterministic.md")):
+    for deterministic in (False, True):
         actions = "mean actions" if deterministic else "sampled actions"
         lines = [
             f"E1 = {args.e1}, E2 = {args.e2}; {args.episodes} episodes per cell, {actions};",
@@ -111,11 +116,11 @@ def main() -> int:
         ]
         for (label, frames_label, checkpoint, head), entry in zip(rows, payload, strict=True):
             table = evaluate(checkpoint, head, tasks, args.episodes, deterministic)
-            entry["returns_deterministic" if deterministic else "returns"] = table
+            entry[f"returns{_suffix(deterministic)}"] = table
             cells = [f"{table[t]['mean']:.2f} ± {table[t]['std']:.2f}" for t in tasks]
             lines.append(f"| {label} | {frames_label} | {cells[0]} | {cells[1]} |")
         text = "\n".join(lines) + "\n"
-        (args.storage_path / name).write_text(text)
+        (args.storage_path / f"table1{_suffix(deterministic)}.md").write_text(text)
         print(text)
     (args.storage_path / "table1.json").write_text(json.dumps(payload, indent=2))
     return 0
