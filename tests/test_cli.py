@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from conftest import ACT_SPACE, OBS_SPACE
 
 from mtrl_ray.checkpoints import read_checkpoint
 from mtrl_ray.cli import main
@@ -280,3 +282,29 @@ def test_a_local_ray_gets_the_cpus_the_experiment_asks_for(monkeypatch, address)
     # Joining a cluster: its CPUs are what they are.
     cli._init_ray("127.0.0.1:6390", cpus_wanted=wanted)
     assert calls[1]["num_cpus"] is None
+
+
+def test_model_config_override_reaches_the_module(tmp_path, capsys):
+    """`--config '{"model_config": ...}'` updates the example's module shape; a key the
+    module does not take is a one-line error before anything is written."""
+    from mtrl_ray.cli import _apply_overrides, build_parser
+    from mtrl_ray.tuned_example import load_tuned_example
+
+    example = load_tuned_example(EXAMPLE)
+    overrides = '{"model_config": {"initial_log_std": -1.5, "actor_hiddens": [32, 32]}}'
+    args = build_parser().parse_args(["train", "file", str(EXAMPLE), "--config", overrides])
+    _apply_overrides(example, args)
+    shape = example.config.model_shape
+    assert shape.initial_log_std == -1.5 and shape.actor_hiddens == (32, 32)
+    assert shape.tasks == example.config.task_set.names
+    spec = example.config.get_rl_module_spec()
+    spec.observation_space, spec.action_space = OBS_SPACE, ACT_SPACE
+    module = spec.build()
+    assert torch.all(module.log_std == -1.5)
+    assert module.actor_trunk(torch.zeros(1, 17)).shape == (1, 32)
+
+    argv = ["train", "file", str(EXAMPLE), "--storage-path", str(tmp_path / "runs")]
+    assert main([*argv, "--config", '{"model_config": {"fcnet_hiddens": [8]}}']) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown model_config key(s) fcnet_hiddens" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()

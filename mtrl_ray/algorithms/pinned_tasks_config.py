@@ -7,6 +7,8 @@ task each pinned to its task, the task id on every sample, the multi-head module
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing_extensions import Self
 
 from mtrl_ray.connectors import task_id_connector
@@ -70,8 +72,41 @@ class PinnedTasksConfig:
                 f"num_env_runners={runners} must be a positive multiple of the "
                 f"number of tasks sampled ({n}): every runner is pinned to one task"
             )
+        try:
+            self.model_shape  # noqa: B018 (builds and checks the module's shape)
+        except ValueError as e:
+            self._value_error(str(e))
 
     @property
     def model_shape(self) -> MultiTaskModelConfig:
-        """The module's shape for this experiment's tasks."""
-        return MultiTaskModelConfig(tasks=self.task_set.names)
+        """The module's shape: this experiment's tasks, plus `rl_module(model_config=)`.
+
+        The user's `model_config` keys (e.g. `{"initial_log_std": -1.0}`) are fields of
+        `MultiTaskModelConfig`; the tasks always come from the TaskSet.
+
+        Raises:
+            ValueError: A key that is not a field (RLlib's `fcnet_hiddens` and the like
+                would otherwise be ignored without a word), or `tasks`.
+        """
+        return MultiTaskModelConfig.from_user(self._user_model_config(), tasks=self.task_set.names)
+
+    def update_from_dict(self, config_dict: dict) -> Self:
+        """RLlib's, plus a `model_config` key (merged into the module's model config).
+
+        RLlib's own `update_from_dict` cannot set `model_config` (a read-only property),
+        so `--config '{"model_config": {"initial_log_std": -1}}'` and a YAML example's
+        `model_config:` go through `rl_module`, updating what the example set.
+        """
+        config_dict = dict(config_dict)
+        model_config = config_dict.pop("model_config", None)
+        super().update_from_dict(config_dict)
+        if model_config is not None:
+            if not isinstance(model_config, dict):
+                raise ValueError(f"model_config must be a mapping, got {model_config!r}")
+            self.rl_module(model_config={**self._user_model_config(), **model_config})
+        return self
+
+    def _user_model_config(self) -> dict:
+        """The dict given to `rl_module(model_config=...)` (empty if none)."""
+        user = self._model_config
+        return dict(user) if isinstance(user, dict) else dataclasses.asdict(user)

@@ -74,6 +74,22 @@ class MultiTaskModelConfig:
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in fields}
         return cls(**kwargs)
 
+    @classmethod
+    def from_user(cls, user: dict[str, Any], **fixed: Any) -> MultiTaskModelConfig:
+        """Builds the config from a user's `model_config` plus the experiment's `fixed` keys.
+
+        Raises:
+            ValueError: A user key that is not a field, or one of the `fixed` keys.
+        """
+        settable = set(cls.__dataclass_fields__) - set(fixed)
+        unknown = sorted(set(user) - settable)
+        if unknown:
+            raise ValueError(
+                f"unknown model_config key(s) {', '.join(unknown)}; the multi-task module "
+                f"takes {', '.join(sorted(settable))}"
+            )
+        return cls.from_dict({**user, **fixed})
+
 
 class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     """Shared trunk + one Gaussian policy head and one value head per task."""

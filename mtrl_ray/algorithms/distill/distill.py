@@ -139,7 +139,9 @@ class DistillConfig(A2CConfig):
     @override(A2CConfig)
     def model_shape(self) -> MultiTaskModelConfig:
         # The paper's student is an actor only.
-        return MultiTaskModelConfig(tasks=self.task_set.names, critic=False)
+        return MultiTaskModelConfig.from_user(
+            self._user_model_config(), tasks=self.task_set.names, critic=False
+        )
 
     @override(AlgorithmConfig)
     def get_default_learner_class(self) -> type:
