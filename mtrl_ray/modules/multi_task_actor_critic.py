@@ -78,16 +78,26 @@ class MultiTaskModelConfig:
     def from_user(cls, user: dict[str, Any], **fixed: Any) -> MultiTaskModelConfig:
         """Builds the config from a user's `model_config` plus the experiment's `fixed` keys.
 
+        A user key may repeat a fixed one with the same value (a checkpoint's full
+        model config does, e.g. its `tasks`).
+
         Raises:
-            ValueError: A user key that is not a field, or one of the `fixed` keys.
+            ValueError: A user key that is not a field, or that contradicts a fixed key.
         """
-        settable = set(cls.__dataclass_fields__) - set(fixed)
-        unknown = sorted(set(user) - settable)
+        fields = set(cls.__dataclass_fields__)
+        unknown = sorted(set(user) - fields)
         if unknown:
             raise ValueError(
                 f"unknown model_config key(s) {', '.join(unknown)}; the multi-task module "
-                f"takes {', '.join(sorted(settable))}"
+                f"takes {', '.join(sorted(fields - set(fixed)))}"
             )
+        for key in set(user) & set(fixed):
+            value = tuple(user[key]) if isinstance(user[key], list) else user[key]
+            if value != fixed[key]:
+                raise ValueError(
+                    f"model_config {key}={user[key]!r} contradicts this experiment's "
+                    f"{key}={fixed[key]!r}"
+                )
         return cls.from_dict({**user, **fixed})
 
 
