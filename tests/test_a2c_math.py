@@ -215,3 +215,25 @@ def test_learning_rate_schedule_drives_rmsprop():
     (optimizer,) = constant._named_optimizers.values()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(7e-4)
     assert optimizer.defaults["alpha"] == 0.99 and optimizer.defaults["eps"] == 1e-5
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0, 100.0, float("inf")])
+def test_fused_gradient_clipping_matches_rllibs(scale):
+    from ray.rllib.utils.torch_utils import clip_gradients as rllib_clip_gradients
+
+    from mtrl_ray.algorithms.a2c.a2c_torch_learner import clip_gradients
+
+    g = torch.Generator().manual_seed(0)
+    shapes = [(64, 17), (64,), (6, 64), (6,)]
+    grads = {str(i): torch.randn(s, generator=g) * 0.5 for i, s in enumerate(shapes)}
+    grads["0"][0, 0] = scale  # one large (or infinite) entry
+    ours = {k: v.clone() for k, v in grads.items()}
+    expected_norm = rllib_clip_gradients(grads, grad_clip=0.5, grad_clip_by="global_norm")
+    norm = clip_gradients(ours, grad_clip=0.5, grad_clip_by="global_norm")
+    torch.testing.assert_close(norm, expected_norm)
+    for key in grads:
+        torch.testing.assert_close(ours[key], grads[key], equal_nan=True)
+    if scale == 100.0:  # clipped: the global norm of the result is the clip value
+        assert torch.linalg.vector_norm(torch.cat([v.flatten() for v in ours.values()])) == (
+            pytest.approx(0.5, rel=1e-4)
+        )

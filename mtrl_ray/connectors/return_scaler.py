@@ -9,6 +9,8 @@ evaluation stay in the environment's units.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import numpy as np
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 
@@ -23,7 +25,7 @@ class ReturnScaler:
         self.count = 1e-4  # baselines' RunningMeanStd starts with this prior count
         self.mean = 0.0
         self.var = 1.0
-        self._returns: dict[str, float] = {}  # ongoing episode id -> R_t
+        self._returns: dict[Hashable, float] = {}  # ongoing episode -> R_t
 
     def scale(self, episode: SingleAgentEpisode) -> np.ndarray:
         """The chunk's rewards, scaled; updates the statistics with its returns.
@@ -31,16 +33,26 @@ class ReturnScaler:
         Chunks of the same episode must come in time order (they do: a runner
         returns each episode's chunks in the order it sampled them).
         """
-        rewards = np.asarray(episode.get_rewards(), dtype=np.float64)
-        ret = self._returns.get(episode.id_, 0.0)
+        return self.scale_chunk(episode.id_, episode.get_rewards(), episode.is_done)
+
+    def scale_chunk(self, key: Hashable, rewards: np.ndarray, done: bool) -> np.ndarray:
+        """A chunk's `rewards`, scaled; the chunks of episode `key` come in time order.
+
+        Args:
+            key: Identifies the chunk's episode on this runner.
+            rewards: The chunk's rewards, in time order.
+            done: Whether the episode ended with this chunk.
+        """
+        rewards = np.asarray(rewards, dtype=np.float64)
+        ret = self._returns.get(key, 0.0)
         returns = np.empty_like(rewards)
         for t, r in enumerate(rewards):
             ret = self.gamma * ret + r
             returns[t] = ret
-        if episode.is_done:
-            self._returns.pop(episode.id_, None)
+        if done:
+            self._returns.pop(key, None)
         else:
-            self._returns[episode.id_] = ret
+            self._returns[key] = ret
         # As in VecNormalize, the statistics include the current returns before scaling
         # (here a whole chunk's at once, where VecNormalize goes step by step).
         for value in returns:

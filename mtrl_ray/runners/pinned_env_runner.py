@@ -11,8 +11,9 @@ from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.utils.annotations import override
 
 from mtrl_ray import metrics, monitoring
-from mtrl_ray.connectors.fragment_batch import Fragment
+from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian
 from mtrl_ray.connectors.return_scaler import ReturnScaler
+from mtrl_ray.runners.fragment_sampler import FragmentSampler
 
 
 class PinnedEnvRunner(SingleAgentEnvRunner):
@@ -37,16 +38,46 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
 
         One remote call per A2C update instead of two (weight sync, then sample):
         with t_max = 5 steps a call costs about as much as the stepping itself.
-        With `compact`, the episode chunks come back as one `Fragment` of numpy
-        columns, which is far cheaper to send than episode objects.
+        With `compact` (A2C's lean connectors), a `FragmentSampler` steps the envs
+        and returns one `Fragment` of numpy columns: the same data as RLlib's
+        sampling loop, without its per-step episode bookkeeping, and far cheaper
+        to send than episode objects. Otherwise RLlib's loop returns episodes.
         """
         if state is not None:
             self.set_state(ray.get(state) if isinstance(state, ray.ObjectRef) else state)
-        episodes = self._timed_sample(num_timesteps=num_timesteps)
         if not compact:
-            return episodes
-        # A2C's lean path scales rewards while it flattens the chunks anyway.
-        return [Fragment.from_episodes(episodes, reward_scaler=self._reward_scaler)]
+            return self._timed_sample(num_timesteps=num_timesteps)
+        start = time.perf_counter()
+        scaler = self._reward_scaler
+        fragment, steps, finished = self._fragment_sampler.sample(
+            self.module,
+            num_timesteps,
+            explore=self.config.explore,
+            reward_scaler=None if scaler is None else scaler.scale_chunk,
+        )
+        # What RLlib's loop and `get_metrics` log for the same samples.
+        for episode in finished:
+            self._log_episode_metrics(episode.length, episode.ret, episode.seconds)
+        self._increase_sampled_metrics(steps, len(finished))
+        self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=steps)
+        if not self.config.in_evaluation:
+            self._export_throughput(steps, time.perf_counter() - start)
+        return [fragment]
+
+    @property
+    def _fragment_sampler(self) -> FragmentSampler:
+        """The lean sampling loop (built on first use; it owns the envs from then on)."""
+        if getattr(self, "_sampler", None) is None:
+            connectors = self._module_to_env.connectors
+            pieces = [c for c in connectors if isinstance(c, SampleDiagGaussian)]
+            if not pieces:
+                raise ValueError("compact sampling needs the lean connectors (SampleDiagGaussian)")
+            # The runner's module never trains: eval mode once, not twice per step.
+            self.module.eval()
+            self._sampler = FragmentSampler(
+                env=self.env, sample_actions=pieces[0], task_id=self.task_id, seed=self._seed
+            )
+        return self._sampler
 
     @property
     def _reward_scaler(self) -> ReturnScaler | None:

@@ -183,10 +183,10 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
             vf_loss_coeff: Weight of the value loss.
             multi_task_update: "cycle" or "joint" (see `multi_task`).
             updates_per_iteration: A2C updates (rounds) per RLlib iteration.
-            lean_connectors: Runners and learner use the one-piece connectors of
-                `mtrl_ray.connectors` (`lean_gaussian`, `fragment_batch`) instead of
-                RLlib's generic pipelines: the same episodes and train batches at a
-                fraction of the per-step cost.
+            lean_connectors: Runners sample with `FragmentSampler` and the
+                one-piece connectors of `mtrl_ray.connectors` (`lean_gaussian`,
+                `fragment_batch`) instead of RLlib's sampling loop and generic
+                pipelines: the same train batches at a fraction of the per-step cost.
             normalize_rewards: Divide rewards by the running std of the discounted
                 return, per runner (= per task), clipped to +-10, as the paper's
                 code (VecNormalize) did. Needs `lean_connectors`.

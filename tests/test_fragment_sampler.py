@@ -1,0 +1,80 @@
+"""A2C's lean sampling loop gives exactly what RLlib's loop gives, and the same metrics.
+
+Two runners built from the same seeded config sample side by side, one through
+RLlib's `SingleAgentEnvRunner` loop (then `Fragment.from_episodes`), one through
+`FragmentSampler`; every column of every fragment must match, across episode ends
+by termination and by time limit and across gymnasium's autoreset steps.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from ray.tune.registry import register_env
+
+from mtrl_ray import metrics
+from mtrl_ray.algorithms.a2c import A2CConfig
+from mtrl_ray.connectors.fragment_batch import COLUMNS, Fragment
+from mtrl_ray.envs.point_mass import PointMassEnv
+from mtrl_ray.runners import PinnedEnvRunner
+from mtrl_ray.tasks import PINNED_ENV
+from mtrl_ray.tasks.pinning import make_pinned_env
+
+FALLING = "mtrl_ray_tests/FallingPointMass-v0"
+
+
+class FallingPointMass(PointMassEnv):
+    """The point mass, terminated when it leaves [-2.2, 2.2]: both kinds of episode end."""
+
+    def step(self, action):
+        obs, reward, _, truncated, info = super().step(action)
+        return obs, reward, bool(abs(obs[0]) > 2.2), truncated, info
+
+
+if FALLING not in gym.envs.registry:
+    gym.register(FALLING, entry_point=FallingPointMass, max_episode_steps=30)
+
+
+def runner(task: str, num_envs: int, **training) -> PinnedEnvRunner:
+    register_env(PINNED_ENV, make_pinned_env)  # Tune's registry, as a Ray session would
+    config = (
+        A2CConfig()
+        .multi_task([task])
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=num_envs)
+        .training(**training)
+        .debugging(seed=7)
+    )
+    return PinnedEnvRunner(config=config, worker_index=1)
+
+
+@pytest.mark.parametrize(
+    "task, num_envs, calls, training",
+    [
+        (FALLING, 4, 60, {}),
+        (FALLING, 3, 60, {"normalize_rewards": True}),
+        ("HalfCheetahBigFoot-v0", 16, 210, {}),  # past the 1000-step time limit
+    ],
+)
+def test_same_fragments_and_metrics_as_rllibs_loop(task, num_envs, calls, training):
+    rllib, lean = runner(task, num_envs, **training), runner(task, num_envs, **training)
+    ends = {"terminated": 0, "truncated": 0}
+    for _ in range(calls):
+        episodes = rllib._timed_sample(num_timesteps=5 * num_envs)
+        expected = Fragment.from_episodes(episodes, reward_scaler=rllib._reward_scaler)
+        (got,) = lean.sample_fragment(num_timesteps=5 * num_envs, compact=True)
+        for key in COLUMNS:
+            np.testing.assert_array_equal(got.columns[key], expected.columns[key], err_msg=key)
+        ends["terminated"] += sum(e.is_terminated for e in episodes)
+        ends["truncated"] += sum(e.is_truncated for e in episodes)
+    # The comparison covered both ways an episode ends (and so autoreset steps).
+    assert ends["truncated"] > 0 and (ends["terminated"] > 0) == (task == FALLING)
+
+    want, got = rllib.get_metrics(), lean.get_metrics()
+    for key in ("episode_return_mean", "episode_len_mean", "num_episodes_lifetime"):
+        assert float(got[key]) == pytest.approx(float(want[key])), key
+    per_task = (want[metrics.PER_TASK][task], got[metrics.PER_TASK][task])
+    for key in (metrics.EPISODE_RETURN_MEAN, metrics.NUM_EPISODES, metrics.NUM_ENV_STEPS):
+        assert float(per_task[1][key]) == pytest.approx(float(per_task[0][key])), key
+    steps = "num_env_steps_sampled_lifetime"
+    assert float(got[steps]) == float(want[steps]) > 0
