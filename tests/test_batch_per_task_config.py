@@ -22,6 +22,7 @@ COMMON_KEYS = (
     "clip_param",
     "entropy_coeff",
     "grad_clip",
+    "model_shape",
 )
 # (config class, per-task batch default, keys the .py and .yaml examples must agree on)
 ALGORITHMS = {

@@ -228,6 +228,7 @@ def test_yaml_and_python_tuned_examples_agree():
             "multi_task_update",
             "entropy_coeff",
             "grad_clip",
+            "model_shape",
         ):
             assert getattr(py.config, key) == getattr(yml.config, key), (stem, key)
 
