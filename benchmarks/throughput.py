@@ -249,11 +249,12 @@ def main() -> None:
         f"- (c)/(b) = {med['ours'] / med['sb3']:.2f}  (target >= 1.00)",
         f"- (d)/(c) = {med['distill'] / med['ours']:.2f}  (target >= 0.70)",
         "",
-        "RLlib timers of the last (c) run, ms (mean per iteration of 50 updates):",
+        "RLlib timers of the last (c) run, ms (sampling, learner and weight sync: per "
+        "update; the rest: per iteration of 50 updates):",
         "",
         *[f"- {k}: {v:.1f}" for k, v in sorted(timers.items())],
         "",
-        "The same for the last (d) run (the teacher query: ms per update):",
+        "The same for the last (d) run (the teacher query: ms per update too):",
         "",
         *[f"- {k}: {v:.1f}" for k, v in sorted(distill_timers.items())],
     ]
