@@ -82,11 +82,12 @@ class PinnedTasksConfig:
         """The module's shape: this experiment's tasks, plus `rl_module(model_config=)`.
 
         The user's `model_config` keys (e.g. `{"initial_log_std": -1.0}`) are fields of
-        `MultiTaskModelConfig`; the tasks always come from the TaskSet.
+        `MultiTaskModelConfig`; the tasks always come from the TaskSet (a `tasks` key,
+        as in a checkpoint's full model config, must name the same tasks).
 
         Raises:
             ValueError: A key that is not a field (RLlib's `fcnet_hiddens` and the like
-                would otherwise be ignored without a word), or `tasks`.
+                would otherwise be ignored without a word), or other `tasks`.
         """
         return MultiTaskModelConfig.from_user(self._user_model_config(), tasks=self.task_set.names)
 

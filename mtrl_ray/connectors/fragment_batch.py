@@ -1,17 +1,18 @@
 """A2C's train batch from t_max-step fragments, built where the fragments are sampled.
 
-`Fragment.from_episodes` turns a runner's episode chunks into flat numpy columns in
-one pass per chunk: every chunk gets one extra bootstrap row holding its final
-observation, with `LOSS_MASK` False there, and its last real row flagged
-terminated (episode ended) or truncated (cut by t_max or a time limit), so that
+A `Fragment` holds a runner's episode chunks as flat numpy columns: every chunk
+gets one extra bootstrap row holding its final observation, with `LOSS_MASK`
+False there, and its last real row flagged terminated (episode ended) or
+truncated (cut by t_max or a time limit), so that
 `NStepReturns` bootstraps V(s_T) exactly where RLlib's generic pieces
 (`AddOneTsToEpisodesAndTruncate` + the default column pieces) would. Only the
 columns A2C uses are kept.
 
-Runners send `Fragment`s instead of episode objects: numpy columns cost a tenth
-of pickled episodes to move, and the conversion runs on the runners in parallel
-instead of serially in the learner. The learner piece `FragmentBatch`
-concatenates them (converting episodes itself if it gets any).
+A2C's runners build `Fragment`s directly as they sample (`FragmentSampler`) and
+send them instead of episode objects: numpy columns cost a tenth of pickled
+episodes to move. `Fragment.from_episodes` builds the same columns from RLlib
+episode chunks: the learner piece `FragmentBatch` uses it for any episodes it gets
+(RLlib's sampling loop, `lean_connectors=False`) and concatenates everything.
 """
 
 from __future__ import annotations

