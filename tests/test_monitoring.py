@@ -96,15 +96,16 @@ def test_dashboard_shows_runner_tasks_and_per_task_metrics(ray_with_dashboard, m
         }
         if make_config is _a2c:  # timed by the project's A2C learner
             wanted.add("ray_mtrl_ray_learner_update_seconds")
-        deadline, missing = time.time() + 60, wanted
-        while missing and time.time() < deadline:
+        steps_pattern = f'ray_mtrl_ray_env_steps_total{{[^}}]*task="{TASKS[0]}"[^}}]*}} (\\S+)'
+        deadline, missing, steps = time.time() + 60, wanted, None
+        # Runners export on a timer: a scrape can show the counter before its last
+        # increments arrive, so wait (up to the deadline) for the final count too.
+        while (missing or float(steps.group(1)) < steps_per_task) and time.time() < deadline:
             text = get(f"http://127.0.0.1:{port}/metrics")
             missing = {p for p in wanted if not re.search(p, text)}
+            steps = re.search(steps_pattern, text)
             time.sleep(1)
         assert not missing, missing
-        steps = re.search(
-            f'ray_mtrl_ray_env_steps_total{{[^}}]*task="{TASKS[0]}"[^}}]*}} (\\S+)', text
-        )
         # One iteration of this task's runner only.
         assert float(steps.group(1)) == steps_per_task
     finally:
