@@ -4,10 +4,12 @@
 
 (a) raw stepping of the paper's six variants, 16 envs each, random actions, one
 process; (b) stable-baselines3 A2C (DummyVecEnv, 16 envs, n_steps = t_max = 5, the
-paper's network and RMSprop) on one variant; (c) mtrl-ray vanilla multi-task A2C,
-6 tasks x 1 pinned runner x 16 envs, t_max 5; (d) mtrl-ray multi-task distillation
-with the same layout, the TeacherPool's query per update included (teachers from
-`--teachers`, default the committed results/teachers). Each is measured `repeats`
+paper's network and RMSprop) on one variant, observations normalized as (c) and the
+paper normalize them (VecNormalize, clipped to +-5; (b') without); (c) mtrl-ray
+vanilla multi-task A2C, 6 tasks x 1 pinned runner x 16 envs, t_max 5; (d) mtrl-ray
+multi-task distillation with the same layout, the TeacherPool's query per update
+included (teachers from `--teachers`, default the committed results/teachers);
+(e), (f) RLlib's PPO and APPO with the multi-task module. Each is measured `repeats`
 times; medians are reported with (c)/(a), (c)/(b) and (d)/(c). Needs the `bench` extra.
 """
 
@@ -55,14 +57,21 @@ def raw_stepping(seconds: float) -> float:
     return rate
 
 
-def sb3_a2c(seconds: float) -> float:
-    """Env steps/s of stable-baselines3's A2C with the paper's settings on one variant."""
+def sb3_a2c(seconds: float, normalize_observations: bool = True) -> float:
+    """Env steps/s of stable-baselines3's A2C with the paper's settings on one variant.
+
+    With `normalize_observations`, VecNormalize keeps running observation
+    statistics and clips to +-5, the work (c)'s module does per task.
+    """
     from stable_baselines3 import A2C
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.vec_env import VecNormalize
 
     torch.set_num_threads(1)
     env = make_vec_env(PAPER_TASKS[0], n_envs=NUM_ENVS, seed=0)
+    if normalize_observations:
+        env = VecNormalize(env, norm_obs=True, norm_reward=False, clip_obs=5.0)
     model = A2C(
         "MlpPolicy",
         env,
@@ -198,12 +207,13 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    raw, sb3, ours, joint, distill, mixed, ppo, appo = [], [], [], [], [], [], [], []
+    raw, sb3, sb3_plain, ours, joint, distill, mixed, ppo, appo = ([] for _ in range(9))
     timers: dict[str, float] = {}
     distill_timers: dict[str, float] = {}
     for _ in range(args.repeats):
         raw.append(raw_stepping(args.seconds))
         sb3.append(sb3_a2c(args.seconds))
+        sb3_plain.append(sb3_a2c(args.seconds, normalize_observations=False))
         rate, timers = mtrl_ray_a2c(args.seconds)
         ours.append(rate)
         joint.append(mtrl_ray_a2c(args.seconds, update="joint")[0])
@@ -237,7 +247,8 @@ def main() -> None:
         "| what | env steps/s (median) | all runs |",
         "| --- | ---: | --- |",
         row("(a) raw stepping, 6 variants x 16 envs, no policy", raw),
-        row("(b) stable-baselines3 A2C, 16 envs, t_max 5", sb3),
+        row("(b) stable-baselines3 A2C, 16 envs, t_max 5, observations normalized", sb3),
+        row("(b') the same without observation normalization", sb3_plain),
         row("(c) mtrl-ray A2C, 6 tasks x 1 runner x 16 envs, cycle", ours),
         row("(c') the same, joint update", joint),
         row("(d) mtrl-ray distillation, same layout, student-driven (p_t = 0)", distill),
@@ -246,7 +257,9 @@ def main() -> None:
         row("(f) mtrl-ray APPO (RLlib's, streaming), 6 tasks x 1 runner x 4 envs, defaults", appo),
         "",
         f"- (c)/(a) = {med['ours'] / med['raw']:.2f}  (target >= 0.40)",
-        f"- (c)/(b) = {med['ours'] / med['sb3']:.2f}  (target >= 1.00)",
+        f"- (c)/(b) = {med['ours'] / med['sb3']:.2f}  (target >= 1.00); per repeat: "
+        + ", ".join(f"{c / b:.2f}" for c, b in zip(ours, sb3, strict=True)),
+        f"- (c)/(b') = {med['ours'] / statistics.median(sb3_plain):.2f}",
         f"- (d)/(c) = {med['distill'] / med['ours']:.2f}  (target >= 0.70)",
         "",
         "RLlib timers of the last (c) run, ms (sampling, learner and weight sync: per "

@@ -237,3 +237,46 @@ def test_fused_gradient_clipping_matches_rllibs(scale):
         assert torch.linalg.vector_norm(torch.cat([v.flatten() for v in ours.values()])) == (
             pytest.approx(0.5, rel=1e-4)
         )
+
+
+@pytest.mark.parametrize("poison", [False, True], ids=["finite", "infinite-reward"])
+def test_cycle_update_equals_rllibs_update_per_task(poison):
+    """The cycle's own step loop = RLlib's `TorchLearner._update` on each task's rows in turn.
+
+    Same parameters and RMSprop state after two cycles (gradients large enough to be
+    clipped); with an infinite reward the gradients are not finite and both zero the
+    NaNs the same way.
+    """
+    from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+
+    from mtrl_ray.algorithms.a2c.a2c_torch_learner import select_rows
+
+    _, ours = build_learner(lr=0.05)
+    _, rllib = build_learner(lr=0.05)
+    rllib.module.set_state(ours.module.get_state())
+    rng = np.random.default_rng(0)
+    episodes = [_episode(rng.normal(scale=50.0, size=5), task=t) for t in (1, 0, 1, 0)]
+    if poison:
+        episodes[2] = _episode([1.0, float("inf"), 1.0, 1.0, 1.0], task=1)
+    for _ in range(2):
+        batch = ours._learner_connector(
+            rl_module=ours.module, batch={}, episodes=episodes, shared_data={}
+        )
+        ours._update(batch)
+        module_batch = batch[DEFAULT_MODULE_ID]
+        task_ids = module_batch[TASK_ID]
+        for task in (0, 1):
+            rows = task_ids == task
+            task_batch = {k: select_rows(v, rows) for k, v in module_batch.items()}
+            TorchLearner._update(rllib, {DEFAULT_MODULE_ID: task_batch})
+        rllib._update_observation_statistics(batch)
+    for (name, p), q in zip(
+        ours.module[DEFAULT_MODULE_ID].named_parameters(),
+        rllib.module[DEFAULT_MODULE_ID].parameters(),
+        strict=True,
+    ):
+        torch.testing.assert_close(p, q, msg=name)
+    assert any(p.grad is not None for p in ours.module[DEFAULT_MODULE_ID].parameters())
+    if not poison:
+        norm = ours.metrics.peek((DEFAULT_MODULE_ID, "gradients_default_optimizer_global_norm"))
+        assert norm > 0.5  # the last step was clipped

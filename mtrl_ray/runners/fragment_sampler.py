@@ -29,7 +29,7 @@ import torch
 from ray.rllib.core.columns import Columns
 
 from mtrl_ray.columns import TASK_ID
-from mtrl_ray.connectors.fragment_batch import COLUMNS, Fragment
+from mtrl_ray.connectors.fragment_batch import Fragment
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian
 
 _NO_CHUNK = np.iinfo(np.int64).max  # an env between an episode's end and its reset
@@ -103,6 +103,12 @@ class FragmentSampler:
             self._reset()
         num_envs = len(self._obs)
         task_ids = torch.full((num_envs,), self.task_id, dtype=torch.long)
+        # A TorchRLModule's `forward_exploration` puts it in eval mode at every call (a
+        # walk over all submodules, ~3 % of this loop). A runner's module never
+        # trains: eval mode once, then call what `forward_exploration` wraps.
+        if getattr(module, "training", False):
+            module.eval()
+        forward = getattr(module, "_forward_exploration", module.forward_exploration)
         steps: list[_Step] = []
         finished: list[FinishedEpisode] = []
         chunks: list[tuple[int, int, int, int, bool]] = []  # env, episode, first, last, ended
@@ -115,9 +121,7 @@ class FragmentSampler:
             first[self._resetting] = k + 1
             obs = self._obs
             with torch.no_grad():
-                out = module.forward_exploration(
-                    {Columns.OBS: torch.from_numpy(obs), TASK_ID: task_ids}
-                )
+                out = forward({Columns.OBS: torch.from_numpy(obs), TASK_ID: task_ids})
             to_env = self.sample_actions(
                 rl_module=module, batch=out, episodes=None, explore=explore
             )
@@ -153,26 +157,48 @@ class FragmentSampler:
         return self._fragment(chunks, steps, reward_scaler), ts, finished
 
     def _fragment(self, chunks, steps, reward_scaler) -> Fragment:
-        parts: dict[str, list[np.ndarray]] = {key: [] for key in COLUMNS}
-        for i, episode, start, end, episode_ended in chunks:
-            # The chunk's timesteps, then a bootstrap row with its last next-observation.
-            rows = steps[start : end + 1]
-            n = len(rows)
-            last = np.zeros(n + 1, dtype=bool)
-            last[n - 1] = True
-            terminated = bool(rows[-1].terminated[i]) and episode_ended
-            rewards = np.array([s.rewards[i] for s in rows])
-            if reward_scaler is not None:
-                rewards = reward_scaler((i, episode), rewards, episode_ended)
-            actions = np.stack([s.actions[i] for s in rows])
-            parts[Columns.OBS].append(np.stack([s.obs[i] for s in rows] + [rows[-1].next_obs[i]]))
-            parts[Columns.ACTIONS].append(np.concatenate([actions, actions[-1:]]))
-            parts[Columns.REWARDS].append(np.append(rewards, 0.0))
-            parts[Columns.TERMINATEDS].append(last & terminated)
-            parts[Columns.TRUNCATEDS].append(last & (not terminated))
-            parts[Columns.LOSS_MASK].append(np.arange(n + 1) < n)
-            parts[TASK_ID].append(np.full(n + 1, self.task_id, dtype=np.int64))
-        return Fragment({key: np.concatenate(arrays) for key, arrays in parts.items()})
+        """The chunks' rows, gathered from the steps' (N, ...) arrays in one go.
+
+        Chunk c (env i_c, steps first_c..last_c) gives its timesteps, the last one
+        flagged terminated (the episode ended there by termination) or truncated
+        (anything else cut it), and then a bootstrap row: the observation after
+        its last step (the next step's observation, or the last step's
+        next-observation), the last action repeated and reward 0.
+        """
+        envs = np.array([c[0] for c in chunks])
+        firsts = np.array([c[2] for c in chunks])
+        lasts = np.array([c[3] for c in chunks])
+        rows_per_chunk = lasts - firsts + 2  # the timesteps and the bootstrap row
+        k = np.concatenate([np.arange(a, b + 2) for a, b in zip(firsts, lasts, strict=True)])
+        env = np.repeat(envs, rows_per_chunk)
+        last = np.repeat(lasts, rows_per_chunk)
+        bootstrap = k > last
+        step = np.minimum(k, last)  # a bootstrap row repeats its chunk's last step
+        obs = np.stack([s.obs for s in steps] + [steps[-1].next_obs])
+        actions = np.stack([s.actions for s in steps])
+        rewards = np.stack([s.rewards for s in steps])[step, env]
+        rewards[bootstrap] = 0.0
+        if reward_scaler is not None:  # chunk by chunk, in order: it tracks each episode
+            stops = np.cumsum(rows_per_chunk) - 1  # each chunk's bootstrap row
+            for (i, episode, *_, episode_ended), stop, n in zip(
+                chunks, stops, rows_per_chunk - 1, strict=True
+            ):
+                rows = slice(stop - n, stop)
+                rewards[rows] = reward_scaler((i, episode), rewards[rows], episode_ended)
+        ended = np.array([c[4] for c in chunks])
+        terminated_chunks = np.stack([s.terminated for s in steps])[lasts, envs] & ended
+        terminated = np.repeat(terminated_chunks, rows_per_chunk)
+        return Fragment(
+            {
+                Columns.OBS: obs[k, env],
+                Columns.ACTIONS: actions[step, env],
+                Columns.REWARDS: rewards,
+                Columns.TERMINATEDS: (k == last) & terminated,
+                Columns.TRUNCATEDS: (k == last) & ~terminated,
+                Columns.LOSS_MASK: ~bootstrap,
+                TASK_ID: np.full(len(k), self.task_id, dtype=np.int64),
+            }
+        )
 
     def _reset(self) -> None:
         self._obs, _ = self.env.reset(seed=self.seed)

@@ -26,8 +26,7 @@ class MixtureEnvRunner(PinnedEnvRunner):
 
     @override(PinnedEnvRunner)
     def sample_fragment(self, *, state: Any = None, num_timesteps: int, compact: bool) -> list:
-        if state is not None:
-            self.set_state(ray.get(state) if isinstance(state, ray.ObjectRef) else state)
+        self.load_weights(state)
         by_teacher = self._coin.random() < self.config.teacher_rollout_prob
         self.metrics.log_value(
             (metrics.PER_TASK, self.task_name, metrics.TEACHER_FRAGMENT_FRACTION),

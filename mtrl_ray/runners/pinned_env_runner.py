@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
+import pickle
 import time
 from typing import Any
 
-import ray
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.utils.annotations import override
 
@@ -34,7 +34,7 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         return None if self.env is None else int(self.env.unwrapped.get_attr("task_id")[0])
 
     def sample_fragment(self, *, state: Any = None, num_timesteps: int, compact: bool) -> list:
-        """Loads new weights (if given) and samples `num_timesteps` env steps.
+        """Loads new weights (if given: see `load_weights`), samples `num_timesteps` env steps.
 
         One remote call per A2C update instead of two (weight sync, then sample):
         with t_max = 5 steps a call costs about as much as the stepping itself.
@@ -43,8 +43,7 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         sampling loop, without its per-step episode bookkeeping, and far cheaper
         to send than episode objects. Otherwise RLlib's loop returns episodes.
         """
-        if state is not None:
-            self.set_state(ray.get(state) if isinstance(state, ray.ObjectRef) else state)
+        self.load_weights(state)
         if not compact:
             return self._timed_sample(num_timesteps=num_timesteps)
         start = time.perf_counter()
@@ -64,6 +63,14 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
             self._export_throughput(steps, time.perf_counter() - start)
         return [fragment]
 
+    def load_weights(self, state: Any) -> None:
+        """Sets the runner's state from a state dict, its pickle (bytes) or nothing (None)."""
+        if isinstance(state, bytes):
+            # From the driver's algorithm (A2C._current_weights), never from a user.
+            state = pickle.loads(state)
+        if state is not None:
+            self.set_state(state)
+
     @property
     def _fragment_sampler(self) -> FragmentSampler:
         """The lean sampling loop (built on first use; it owns the envs from then on)."""
@@ -72,8 +79,6 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
             pieces = [c for c in connectors if isinstance(c, SampleDiagGaussian)]
             if not pieces:
                 raise ValueError("compact sampling needs the lean connectors (SampleDiagGaussian)")
-            # The runner's module never trains: eval mode once, not twice per step.
-            self.module.eval()
             self._sampler = FragmentSampler(
                 env=self.env, sample_actions=pieces[0], task_id=self.task_id, seed=self._seed
             )
