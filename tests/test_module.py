@@ -136,3 +136,39 @@ def test_normalization_statistics_are_saved_in_the_module_state():
     other.set_state(module.get_state())
     torch.testing.assert_close(other.obs_normalizer.mean, module.obs_normalizer.mean)
     torch.testing.assert_close(other.obs_normalizer.count, module.obs_normalizer.count)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {},  # the paper's: 2 shared actor layers
+        {"actor_shared_layers": 1},
+        {"actor_shared_layers": 0, "normalize_observations": False},
+        {"tasks": ("HalfCheetahSmallFoot-v0",)},
+    ],
+)
+def test_numpy_policy_equals_the_torch_forward_and_follows_set_state(shape):
+    """A runner's numpy actor gives `_forward`'s Gaussian inputs, also after new weights."""
+    shape = {"tasks": TASKS, **shape}
+    runner_module = build(inference_only=True, **shape)
+    task = len(shape["tasks"]) - 1
+    policy = runner_module.numpy_policy(task)  # taken before the new state arrives
+    learner_module = build(**shape)
+    with torch.no_grad():  # statistics and heads away from their initial values
+        learner_module.obs_normalizer.update(3 * torch.randn(64, 17) + 1, torch.full((64,), task))
+        for p in learner_module.actor_heads.parameters():
+            p.normal_(0.0, 0.3)
+        learner_module.log_std.normal_(0.0, 0.3)
+    runner_module.set_state(learner_module.get_state(inference_only=True))
+    obs = batch(16, [task] * 16, seed=1)
+    expected = learner_module.forward_inference(obs)[Columns.ACTION_DIST_INPUTS].numpy()
+    got = policy(obs[Columns.OBS].numpy().astype(np.float64))
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(
+        got,
+        build(inference_only=True, **shape).numpy_policy(task)(
+            obs[Columns.OBS].numpy().astype(np.float64)
+        ),
+        atol=1e-3,
+    ), "the policy must see the loaded weights, not its module's initial ones"

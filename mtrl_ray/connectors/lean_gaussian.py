@@ -84,7 +84,7 @@ class SampleDiagGaussian(ConnectorV2):
 
     @override(ConnectorV2)
     def __call__(self, *, rl_module, batch: dict[str, Any], episodes, explore=None, **kwargs):
-        dist_inputs = batch[Columns.ACTION_DIST_INPUTS].detach().cpu().numpy()
+        dist_inputs = _numpy(batch[Columns.ACTION_DIST_INPUTS])
         mean, log_std = np.split(dist_inputs, 2, axis=-1)
         if explore:
             noise = self._rng.standard_normal(mean.shape).astype(np.float32)
@@ -104,8 +104,13 @@ class SampleDiagGaussian(ConnectorV2):
             Columns.ACTIONS_FOR_ENV: for_env,
             Columns.ACTION_LOGP: logp.astype(np.float32),
             Columns.ACTION_DIST_INPUTS: dist_inputs,
-            TASK_ID: batch[TASK_ID].cpu().numpy(),
+            TASK_ID: _numpy(batch[TASK_ID]),
         }
+
+
+def _numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A module output as numpy (a module may give numpy already: `numpy_policy`)."""
+    return x.detach().cpu().numpy() if torch.is_tensor(x) else x
 
 
 def lean_env_to_module(env: gym.vector.VectorEnv | None, spaces=None, device=None) -> list:

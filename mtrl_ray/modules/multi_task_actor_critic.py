@@ -12,9 +12,11 @@ task's normalizer statistics, layers and head, batched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussian
@@ -158,6 +160,49 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         """
         mean = self.actor_heads(self.actor_trunk(obs), task_id)
         return torch.cat([mean, self.log_std[task_id]], dim=-1)
+
+    def numpy_policy(self, task_id: int) -> Callable[[np.ndarray], np.ndarray]:
+        """`policy_parameters` of normalized observations for one task, in numpy.
+
+        A runner acts on one task with 16 observations a step; through torch, the
+        ten small ops of the actor cost ~130 us a step (dispatch, not arithmetic),
+        through numpy ~25 us. The returned function reads the module's parameters
+        and statistics through shared-memory views, so it sees every later
+        `set_state` (which copies in place); it computes what `_forward` does, in
+        the same float32 steps, equal to torch's output to within float rounding
+        (~1e-6).
+
+        Args:
+            task_id: The head to act with.
+
+        Returns:
+            obs (B, obs_dim) -> (B, 2 * act_dim) Gaussian mean and log-std, float32.
+        """
+        cfg, t = self.cfg, task_id
+
+        def view(x: torch.Tensor) -> np.ndarray:
+            return x.detach().numpy()
+
+        norm = self.obs_normalizer
+        mean, var = view(norm.mean)[t], view(norm.var)[t]
+        linears = [m for m in self.actor_trunk if isinstance(m, nn.Linear)]
+        trunk = [(view(m.weight).T, view(m.bias)) for m in linears]  # nn.Linear: x W^T + b
+        heads = self.actor_heads
+        own = [(view(m.weight)[t], view(m.bias)[t]) for m in heads.hidden]  # TaskLinear: x W + b
+        out_w, out_b = view(heads.out.weight)[t], view(heads.out.bias)[t]
+        log_std = view(self.log_std)[t]
+
+        def policy(obs: np.ndarray) -> np.ndarray:
+            x = obs.astype(np.float32)
+            if cfg.normalize_observations:
+                std = np.sqrt(var + norm.eps).astype(np.float32)
+                x = np.clip((x - mean.astype(np.float32)) / std, -norm.clip, norm.clip)
+            for w, b in trunk + own:
+                x = np.tanh(x @ w + b)
+            mu = x @ out_w + out_b
+            return np.concatenate([mu, np.broadcast_to(log_std, mu.shape)], axis=-1)
+
+        return policy
 
     # -- RLModule API ---------------------------------------------------------------
 

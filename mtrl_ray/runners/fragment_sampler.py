@@ -102,13 +102,7 @@ class FragmentSampler:
         if self._obs is None:
             self._reset()
         num_envs = len(self._obs)
-        task_ids = torch.full((num_envs,), self.task_id, dtype=torch.long)
-        # A TorchRLModule's `forward_exploration` puts it in eval mode at every call (a
-        # walk over all submodules, ~3 % of this loop). A runner's module never
-        # trains: eval mode once, then call what `forward_exploration` wraps.
-        if getattr(module, "training", False):
-            module.eval()
-        forward = getattr(module, "_forward_exploration", module.forward_exploration)
+        act = self._policy(module, num_envs)
         steps: list[_Step] = []
         finished: list[FinishedEpisode] = []
         chunks: list[tuple[int, int, int, int, bool]] = []  # env, episode, first, last, ended
@@ -120,10 +114,8 @@ class FragmentSampler:
             # timestep); its next chunk starts with the following step.
             first[self._resetting] = k + 1
             obs = self._obs
-            with torch.no_grad():
-                out = forward({Columns.OBS: torch.from_numpy(obs), TASK_ID: task_ids})
             to_env = self.sample_actions(
-                rl_module=module, batch=out, episodes=None, explore=explore
+                rl_module=module, batch=act(obs), episodes=None, explore=explore
             )
             next_obs, rewards, terminated, truncated, _ = self.env.step(
                 to_env[Columns.ACTIONS_FOR_ENV]
@@ -155,6 +147,31 @@ class FragmentSampler:
             if first[i] < len(steps)
         ]
         return self._fragment(chunks, steps, reward_scaler), ts, finished
+
+    def _policy(self, module: torch.nn.Module, num_envs: int) -> Callable[[np.ndarray], dict]:
+        """obs -> the module's action-distribution inputs (and task ids) for this task.
+
+        Our multi-task module acts through its numpy copy of the actor
+        (`numpy_policy`: a fifth of torch's per-step cost at this size); any other
+        module (a teacher, a module without it) through `forward_exploration`.
+        """
+        task_ids = np.full(num_envs, self.task_id, dtype=np.int64)
+        numpy_policy = getattr(module, "numpy_policy", None)
+        if numpy_policy is not None:
+            policy = numpy_policy(self.task_id)
+            return lambda obs: {Columns.ACTION_DIST_INPUTS: policy(obs), TASK_ID: task_ids}
+        # `forward_exploration` re-enters eval mode at every call (a walk over all
+        # submodules); a runner's module never trains: eval once, call what it wraps.
+        if getattr(module, "training", False):
+            module.eval()
+        forward = getattr(module, "_forward_exploration", module.forward_exploration)
+        torch_ids = torch.from_numpy(task_ids)
+
+        def act(obs: np.ndarray) -> dict:
+            with torch.no_grad():
+                return forward({Columns.OBS: torch.from_numpy(obs), TASK_ID: torch_ids})
+
+        return act
 
     def _fragment(self, chunks, steps, reward_scaler) -> Fragment:
         """The chunks' rows, gathered from the steps' (N, ...) arrays in one go.

@@ -168,6 +168,9 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
         fwd_out, losses, norm = {}, {}, None
         for module_id, module_batch in batch.items():
             module = self.module[module_id]
+            # `forward_train` re-enters train mode (a walk over every submodule) at
+            # each call: once per cycle here, then what it wraps.
+            module.train()
             config = self.config.get_config_for_module(module_id)
             optimizer = self.get_optimizer(module_id)
             params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -176,7 +179,7 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
             for task in tasks:
                 rows = task_ids == task
                 task_batch = {k: select_rows(v, rows) for k, v in module_batch.items()}
-                fwd_out[module_id] = module.forward_train(task_batch)
+                fwd_out[module_id] = module._forward_train(task_batch)
                 losses[module_id] = self.compute_loss_for_module(
                     module_id=module_id, config=config, batch=task_batch, fwd_out=fwd_out[module_id]
                 )
