@@ -184,7 +184,12 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
                     module_id=module_id, config=config, batch=task_batch, fwd_out=fwd_out[module_id]
                 )
                 norm = gradient_step(
-                    optimizer, params, losses[module_id], config.grad_clip, config.grad_clip_by
+                    optimizer,
+                    params,
+                    losses[module_id],
+                    config.grad_clip,
+                    config.grad_clip_by,
+                    zero_non_finite=not config.torch_skip_nan_gradients,
                 )
             self.metrics.log_value((module_id, NUM_TASK_UPDATES), len(tasks), window=1)
             if norm is not None and config.grad_clip_by == "global_norm":
@@ -227,12 +232,15 @@ def gradient_step(
     loss: torch.Tensor,
     grad_clip: float | None,
     grad_clip_by: str = "global_norm",
+    *,
+    zero_non_finite: bool = True,
 ) -> torch.Tensor | None:
     """One optimizer step on `loss`, as RLlib's TorchLearner takes it.
 
     Gradients are clipped as RLlib's `postprocess_gradients` clips them (see
-    `clip_gradients`), and if any is not finite, NaNs become 0 and infinities the
-    largest float (RLlib's default, `torch_skip_nan_gradients=False`).
+    `clip_gradients`); with `zero_non_finite` (RLlib's default,
+    `torch_skip_nan_gradients=False`), if any is not finite, NaNs become 0 and
+    infinities the largest float.
 
     Returns:
         What the clip function returns (for "global_norm": the norm before clipping;
@@ -246,7 +254,7 @@ def gradient_step(
     if not grads:
         return None
     norm = clip_gradients(dict(enumerate(grads)), grad_clip=grad_clip, grad_clip_by=grad_clip_by)
-    if not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+    if zero_non_finite and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
         for g in grads:
             torch.nan_to_num_(g)
     optimizer.step()
