@@ -13,8 +13,8 @@ How to run:
 
 Results to expect (paper, Table 2, 1M frames per task): SmallFoot 1481, BigFoot 2188,
 SmallLeg 1525, SmallThigh 1874, SmallTorso 2276, BigTorso 1429. Ours (results/, seed 0,
-20 sampled episodes per task, about 22 min alone on 2 cores): 1624, 2252, 1606, 1949,
-2220, 1587, with spreads of +-19-44 like the paper's.
+20 sampled episodes per task): 1624, 2252, 1606, 1949, 2220, 1587, with spreads of
++-19-44 like the paper's. A run takes about 11 min alone on 2 cores.
 """
 
 from mtrl_ray.algorithms.a2c import A2CConfig
