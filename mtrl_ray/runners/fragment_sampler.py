@@ -53,7 +53,6 @@ class _Step:
     actions: np.ndarray
     rewards: np.ndarray
     terminated: np.ndarray
-    truncated: np.ndarray
     next_obs: np.ndarray
 
 
@@ -124,9 +123,7 @@ class FragmentSampler:
             )
             valid = ~self._resetting
             done = valid & (terminated | truncated)
-            steps.append(
-                _Step(obs, to_env[Columns.ACTIONS], rewards, terminated, truncated, next_obs)
-            )
+            steps.append(_Step(obs, to_env[Columns.ACTIONS], rewards, terminated, next_obs))
             ts += int(valid.sum())
             self._returns += np.where(valid, rewards, 0.0)
             self._lengths += valid
