@@ -83,7 +83,7 @@ def test_scaled_geoms_and_masses(name, base_model):
 
 REFERENCE_SCRIPT = """
 import json, sys, mujoco
-from mtrl_ray.envs.variants import scaled_model_xml
+from mtrl_ray.envs.families import scaled_model_xml
 model = mujoco.MjModel.from_xml_string(scaled_model_xml(sys.argv[1], keep_settotalmass=True))
 print(json.dumps({k: getattr(model, k).tolist()
                   for k in ("body_mass", "body_inertia", "body_subtreemass")}))
