@@ -12,6 +12,7 @@ be used without trusting RLlib's `.pkl` files.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class CheckpointInfo:
         actions_for_env: How sampled actions reached the env in training:
             {"normalize_actions": bool, "clip_actions": bool} (RLlib's config keys);
             older checkpoints, which lack it, were trained with RLlib's defaults.
+        provenance: What trained it: package version, git commit and whether the
+            tree was dirty, command line, env steps so far (empty in older ones).
     """
 
     path: Path
@@ -55,6 +58,7 @@ class CheckpointInfo:
     observation_shape: tuple[int, ...] | None = None
     action_shape: tuple[int, ...] | None = None
     actions_for_env: dict = field(default_factory=lambda: dict(DEFAULT_ACTIONS_FOR_ENV))
+    provenance: dict = field(default_factory=dict)
 
     @property
     def module_path(self) -> Path:
@@ -77,8 +81,12 @@ def write_manifest(
     action_shape: tuple[int, ...] | None = None,
     actions_for_env: dict | None = None,
     weights: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> None:
     """Writes the manifest (and the weights file, given the module's weights).
+
+    Each file is written whole or not at all (a temporary file renamed into place),
+    the manifest last: a checkpoint with a manifest has its weights file too.
 
     Args:
         path: A freshly saved checkpoint directory.
@@ -89,6 +97,7 @@ def write_manifest(
         action_shape: Shape of one action.
         actions_for_env: {"normalize_actions": ..., "clip_actions": ...} of training.
         weights: The module's state (name -> array or tensor), saved as tensors.
+        provenance: What trained it (`mtrl_ray.provenance.collect()` and env steps).
     """
     manifest: dict[str, Any] = {
         "algorithm": algorithm,
@@ -101,10 +110,23 @@ def write_manifest(
         manifest["action_shape"] = list(action_shape)
     if actions_for_env is not None:
         manifest["actions_for_env"] = {k: bool(actions_for_env[k]) for k in DEFAULT_ACTIONS_FOR_ENV}
+    if provenance is not None:
+        manifest["provenance"] = provenance
     if weights is not None:
         tensors = {k: torch.as_tensor(v).detach().cpu().clone() for k, v in weights.items()}
-        torch.save(tensors, Path(path) / WEIGHTS)
-    (Path(path) / MANIFEST).write_text(json.dumps(manifest, indent=2, default=list))
+        _write_whole(Path(path) / WEIGHTS, lambda f: torch.save(tensors, f))
+    text = json.dumps(manifest, indent=2, default=list)
+    _write_whole(Path(path) / MANIFEST, lambda f: f.write(text.encode()))
+
+
+def _write_whole(path: Path, write: Any) -> None:
+    """Writes `path` through `write(file)` into a temporary file, then renames it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
 
 
 def read_checkpoint(path: str | Path) -> CheckpointInfo:
@@ -129,6 +151,7 @@ def read_checkpoint(path: str | Path) -> CheckpointInfo:
             observation_shape=_shape(data.get("observation_shape")),
             action_shape=_shape(data.get("action_shape")),
             actions_for_env={**DEFAULT_ACTIONS_FOR_ENV, **data.get("actions_for_env", {})},
+            provenance=dict(data.get("provenance", {})),
         )
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"unreadable {MANIFEST} in {path}: {e}") from None
@@ -186,5 +209,6 @@ def add_weights_file(path: str | Path) -> CheckpointInfo:
         action_shape=module.action_space.shape,
         actions_for_env=info.actions_for_env,
         weights=module.state_dict(),
+        provenance=info.provenance or None,
     )
     return read_checkpoint(path)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mtrl_ray.checkpoints import CheckpointError
 from mtrl_ray.envs import UnknownVariantError
+from mtrl_ray.training.search_space import apply_overrides
 
 #: Errors that are the user's input, reported in one line with exit code 2.
 USER_ERRORS: tuple[type[Exception], ...] = (
@@ -38,9 +39,11 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--update", choices=["cycle", "joint"], help="multi-task update mode")
     p.add_argument("--updates-per-iteration", type=int, help="A2C updates per RLlib iteration")
     p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--seeds", help="comma-separated seeds: one Tune trial per seed, e.g. 0,1,2")
     p.add_argument(
         "--config",
-        help='JSON of algorithm config keys, e.g. \'{"normalize_rewards": true, "lr": 0.001}\'',
+        help='JSON of algorithm config keys, e.g. \'{"normalize_rewards": true, "lr": 0.001}\'; '
+        '{"grid_search": [...]} values become trials',
     )
     p.add_argument(
         "--storage-path", type=Path, default=Path("runs"), help="results root (default: ./runs)"
@@ -49,7 +52,24 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--checkpoint-every", type=int, default=10, help="iterations between checkpoints"
     )
-    p.add_argument("--restore", type=Path, help="resume from this checkpoint")
+    p.add_argument("--keep-checkpoints", type=int, help="keep only the newest K checkpoints")
+    p.add_argument(
+        "--max-failures", type=int, default=3,
+        help="restarts of a failed trial from its last checkpoint (default 3)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-concurrent", type=int, default=0,
+        help="trials at once (default: as many as the CPUs allow)",
+    )  # fmt: skip
+    p.add_argument("--restore", type=Path, help="start the run from this checkpoint")
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue the interrupted experiment storage-path/name where it stopped",
+    )  # fmt: skip
+    p.add_argument(
+        "--as-test", action="store_true",
+        help="exit 1 unless every trial reaches the tuned example's pass_criteria",
+    )  # fmt: skip
     p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
 
 
@@ -101,9 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _apply_overrides(example, args: argparse.Namespace) -> None:
+#: `rllib train` flags that shape a new experiment: --resume continues one as it was.
+_EXPERIMENT_FLAGS = (
+    "tasks", "stop_timesteps", "stop_iters", "runners_per_task", "envs_per_runner", "update",
+    "updates_per_iteration", "seed", "seeds", "config", "keep_checkpoints", "restore",
+)  # fmt: skip
+
+
+def _apply_overrides(example, args: argparse.Namespace) -> dict:
+    """Applies the command line to the example; returns --config's grid_search values."""
     config = example.config
-    for flag in ("stop_timesteps", "stop_iters", "runners_per_task", "envs_per_runner"):
+    for flag in (
+        "stop_timesteps", "stop_iters", "runners_per_task", "envs_per_runner",
+        "updates_per_iteration", "checkpoint_every", "keep_checkpoints",
+    ):  # fmt: skip
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
@@ -118,12 +149,30 @@ def _apply_overrides(example, args: argparse.Namespace) -> None:
         config.training(updates_per_iteration=args.updates_per_iteration)
     if args.seed is not None:
         config.debugging(seed=args.seed)
+    grids = {}
     if args.config is not None:
-        config.update_from_dict(_json_object(args.config))
+        grids = apply_overrides(config, _json_object(args.config))
     if args.stop_timesteps is not None:
         example.stop = {"num_env_steps_sampled_lifetime": args.stop_timesteps}
     if args.stop_iters is not None:
         example.stop = {**example.stop, "training_iteration": args.stop_iters}
+    if not example.stop:
+        raise ValueError("no stop criteria: give `stop` in the example, or --stop-timesteps")
+    config.restore(args.restore)
+    config.resolve_paths()
+    return grids
+
+
+def _seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--seeds takes comma-separated integers, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds has a seed twice: {text}")
+    return seeds
 
 
 def _json_object(text: str) -> dict:
@@ -167,32 +216,59 @@ def _cluster_running() -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """`rllib train file PATH`."""
-    from mtrl_ray.checkpoints import read_checkpoint
-    from mtrl_ray.training import RunSettings, train
+    """`rllib train file PATH`: the experiment as a Ray Tune run."""
+    from mtrl_ray import provenance
+    from mtrl_ray.training import RunSettings, prepare, run
+    from mtrl_ray.training.stop import check_criteria
     from mtrl_ray.tuned_example import TunedExampleError, load_tuned_example
 
     example = load_tuned_example(args.path)
-    if args.restore is not None:
-        read_checkpoint(args.restore)  # a missing or foreign checkpoint fails before Ray starts
     try:
-        _apply_overrides(example, args)
-        example.config.validate()
+        if args.resume:
+            given = [f for f in _EXPERIMENT_FLAGS if getattr(args, f) is not None]
+            if given:
+                raise ValueError(f"--resume continues the experiment as it was started; "
+                                 f"drop --{given[0].replace('_', '-')}")  # fmt: skip
+        grids = _apply_overrides(example, args)
+        config = example.config
+        config.provenance = provenance.collect(["rllib", *sys.argv[1:]])
+        settings = RunSettings(
+            name=args.name or example.name,
+            storage_path=args.storage_path,
+            stop=example.stop,
+            checkpoint_every=args.checkpoint_every,
+            keep_checkpoints=args.keep_checkpoints,
+            max_failures=args.max_failures,
+            max_concurrent=args.max_concurrent,
+        )
+        experiment = prepare(
+            config, settings, {**example.grids, **grids}, _seeds(args.seeds), args.resume
+        )
+        criteria = check_criteria(example.pass_criteria, config.task_set.names, "pass_criteria")
+        if args.as_test and not criteria:
+            raise ValueError("--as-test needs `pass_criteria` in the tuned example")
     except ValueError as e:  # RLlib's and our config validation
         raise TunedExampleError(f"{args.path}: {str(e).strip().splitlines()[0]}") from None
-    settings = RunSettings(
-        name=args.name or example.name,
-        storage_path=args.storage_path,
-        stop=example.stop or {"training_iteration": 1},
-        checkpoint_every=args.checkpoint_every,
-        restore=args.restore,
-    )
-    config = example.config
     runners = config.num_env_runners + (config.evaluation_num_env_runners or 0)
     actors = runners * config.num_cpus_per_env_runner + getattr(config, "teacher_pool_num_cpus", 0)
     _init_ray(args.ray_address, cpus_wanted=actors + 1)
-    train(example.config, settings)
-    return 0
+    grid = run(experiment, resume=args.resume)
+    return _check_pass(grid, criteria) if args.as_test else 0
+
+
+def _check_pass(grid, criteria: dict[str, float]) -> int:
+    """0 if every trial's last result meets the criteria, else 1 (each shortfall printed)."""
+    from ray.tune.utils import flatten_dict
+
+    from mtrl_ray.training.stop import unmet
+
+    failed = 0
+    for result in grid:
+        short = unmet(criteria, flatten_dict(result.metrics, delimiter="/"))
+        name = Path(result.path).name
+        print(f"{name}: " + ("passed" if not short else "FAILED " + "; ".join(short)))
+        failed += bool(short)
+    return 1 if failed else 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -257,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     # cores to MuJoCo.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from mtrl_ray.algorithms.a2c.a2c import A2CConfig  # noqa: F401  (registers envs)
+    from mtrl_ray.training import TrainingError
     from mtrl_ray.tuned_example import TunedExampleError
 
     args = build_parser().parse_args(argv)
@@ -271,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     except (*USER_ERRORS, TunedExampleError) as e:
         print(f"rllib {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except TrainingError as e:
+        print(f"rllib {args.command}: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"rllib {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,10 +1,13 @@
 """`rllib report`: learning curves (PNG) and evaluation tables (Markdown) from runs.
 
-A run folder is what `rllib train` writes (`result.json`, or a committed
-`result.json.gz`, and `checkpoints/`). Runs whose names differ only by a `_seed<N>`
-suffix are one method: their curves are averaged (shaded min..max), their
-evaluations listed side by side. A folder of run folders (e.g. the six single-task
-teachers) is one method named after that folder, each run giving its own tasks.
+A run folder is one Tune trial of `rllib train` (`runs/<experiment>/seed0/`:
+`result.json` with nested results, checkpoints) or an older run folder
+(flattened `result.json`, or a committed `result.json.gz`, and `checkpoints/`).
+Runs whose names differ only by a `_seed<N>` suffix are one method: their curves
+are averaged (shaded min..max), their evaluations listed side by side. A folder of
+run folders (an experiment's trials; the six single-task teachers) is one method
+named after that folder, each run giving its own tasks; trials of a grid
+(`lr=0.001_seed0`) are one method per grid point.
 """
 
 from __future__ import annotations
@@ -53,7 +56,12 @@ _PREFIX = f"env_runners/{metrics.PER_TASK}/"
 
 
 def method_name(run_dir: Path) -> str:
-    """A run's method: its folder name without a `_seed<N>` suffix."""
+    """A run's method: its folder name without a `_seed<N>` suffix.
+
+    A Tune trial named only by its seed (`seed0`) takes its experiment's name.
+    """
+    if re.fullmatch(r"seed\d+|trial", run_dir.name):
+        return run_dir.resolve().parent.name
     return re.sub(r"_seed\d+$", "", run_dir.name)
 
 
@@ -76,7 +84,9 @@ def expand_runs(paths: list[Path]) -> list[tuple[str, Path]]:
         inner = sorted(p for p in path.iterdir() if is_run(p)) if path.is_dir() else []
         if not inner:
             raise FileNotFoundError(f"not a run folder (no result.json): {path}")
-        runs += [(path.name, run) for run in inner]
+        for run in inner:  # grid points of an experiment are methods of their own
+            point = method_name(run)
+            runs.append((f"{path.name} {point}" if "=" in point else path.name, run))
     return runs
 
 
@@ -92,7 +102,7 @@ def learning_curves(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per task: (env steps of that task, mean episode return), where one was reported."""
     points: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for line in _result_lines(run_dir):
-        row = json.loads(line)
+        row = _flat(json.loads(line))
         for key, value in row.items():
             if not (key.startswith(_PREFIX) and key.endswith("/" + metrics.EPISODE_RETURN_MEAN)):
                 continue
@@ -103,6 +113,17 @@ def learning_curves(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {
         t: (np.array([s for s, _ in p]), np.array([r for _, r in p])) for t, p in points.items()
     }
+
+
+def _flat(row: dict, prefix: str = "") -> dict:
+    """A result row with nested dicts (Tune's result.json) as "a/b" keys."""
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def plot_curves(runs: list[tuple[str, Path]], out_dir: Path) -> list[Path]:

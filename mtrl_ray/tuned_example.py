@@ -1,4 +1,12 @@
-"""Loading tuned examples: Python files (`config`, `stop`) and classic YAML files."""
+"""Loading tuned examples: Python files (`config`, `stop`) and classic YAML files.
+
+A Python tuned example defines `config` (an algorithm config), `stop` and
+optionally `pass_criteria` (result key -> the least value each trial must reach
+for `rllib train ... --as-test` to pass). The YAML form is
+`{name: {run, env, stop, config, pass_criteria}}`; its `config` keys go through
+the same checks as `--config` (unknown keys and mistyped values are errors, and
+grid_search values become trials).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,9 @@ import yaml
 from mtrl_ray.algorithms.a2c import A2CConfig
 from mtrl_ray.algorithms.appo import MultiTaskAPPOConfig
 from mtrl_ray.algorithms.distill import DistillConfig
+from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
+from mtrl_ray.training.search_space import Path_, apply_overrides
 
 #: Algorithms the classic YAML form can name in `run:`.
 ALGORITHMS = {
@@ -35,11 +45,18 @@ class TunedExample:
         name: Experiment name (the file stem, or the YAML top-level key).
         config: The algorithm config.
         stop: Stop criteria, e.g. {"num_env_steps_sampled_lifetime": 6_000_000}.
+        pass_criteria: For `--as-test`: result key -> least value at the end.
+        grids: grid_search values of a YAML `config:` by key path (become trials).
     """
 
     name: str
     config: Any
     stop: dict[str, float] = field(default_factory=dict)
+    pass_criteria: dict[str, float] = field(default_factory=dict)
+    grids: dict[Path_, list] = field(default_factory=dict)
+
+#: Keys of a YAML experiment.
+YAML_KEYS = ("run", "env", "stop", "config", "pass_criteria")
 
 
 def load_tuned_example(path: str | Path) -> TunedExample:
@@ -63,11 +80,26 @@ def _load_python(path: Path) -> TunedExample:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as e:  # a user's file: report it in one line
+    except (Exception, SystemExit) as e:  # a user's file: report it in one line
         raise TunedExampleError(f"{path}: {type(e).__name__}: {e}") from None
-    if not hasattr(module, "config"):
-        raise TunedExampleError(f"{path} defines no `config`")
-    return TunedExample(path.stem, module.config, dict(getattr(module, "stop", {}) or {}))
+    if not isinstance(getattr(module, "config", None), PinnedTasksConfig):
+        raise TunedExampleError(
+            f"{path} must define `config`, an algorithm config of one of {list(ALGORITHMS)}"
+        )
+    return TunedExample(
+        path.stem,
+        module.config,
+        _mapping(path, "stop", getattr(module, "stop", None)),
+        _mapping(path, "pass_criteria", getattr(module, "pass_criteria", None)),
+    )
+
+
+def _mapping(path: Path, what: str, value: Any) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TunedExampleError(f"{path}: `{what}` must be a mapping, got {value!r}")
+    return dict(value)
 
 
 def _load_yaml(path: Path) -> TunedExample:
@@ -80,6 +112,9 @@ def _load_yaml(path: Path) -> TunedExample:
             f"{path}: expected one top-level experiment {{name: {{run, env, stop, config}}}}"
         )
     name, spec = next(iter(data.items()))
+    unknown = sorted(set(spec) - set(YAML_KEYS)) if isinstance(spec, dict) else []
+    if unknown:
+        raise TunedExampleError(f"{path}: unknown key(s) {unknown} (known: {list(YAML_KEYS)})")
     if not isinstance(spec, dict) or "run" not in spec:
         raise TunedExampleError(
             f"{path}: experiment {name!r} needs `run:` (one of {list(ALGORITHMS)})"
@@ -90,9 +125,15 @@ def _load_yaml(path: Path) -> TunedExample:
         )
     config = ALGORITHMS[spec["run"]]()
     try:
-        config.update_from_dict(dict(spec.get("config") or {}))
-    except Exception as e:
+        grids = apply_overrides(config, _mapping(path, "config", spec.get("config")))
+    except (ValueError, TypeError) as e:
         raise TunedExampleError(f"{path}: bad config: {e}") from None
     if "env" in spec:
         config.environment(env=spec["env"])
-    return TunedExample(str(name), config, dict(spec.get("stop") or {}))
+    return TunedExample(
+        str(name),
+        config,
+        _mapping(path, "stop", spec.get("stop")),
+        _mapping(path, "pass_criteria", spec.get("pass_criteria")),
+        grids,
+    )

@@ -19,7 +19,11 @@ ACT_SPACE = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
 
 @contextlib.contextmanager
 def local_ray(temp_dir):
-    """A private local Ray (own temp dir, 2 CPUs), shut down even if the body fails."""
+    """A private local Ray (own temp dir), shut down even if the body fails.
+
+    4 logical CPUs on the 2 cores, as `rllib train` sizes a local Ray: a Tune trial
+    takes one for its Algorithm process besides its runners'.
+    """
     import ray
 
     # Runner-side helper functions defined in test modules must import on the workers.
@@ -27,7 +31,7 @@ def local_ray(temp_dir):
     python_path = os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH")) if p)
     ray.init(
         runtime_env={"env_vars": {"PYTHONPATH": python_path}},
-        num_cpus=2,
+        num_cpus=4,
         include_dashboard=False,
         _temp_dir=str(temp_dir),
         log_to_driver=False,

@@ -8,8 +8,8 @@ import numpy as np
 
 from mtrl_ray import metrics
 from mtrl_ray.algorithms.appo import MultiTaskAPPOConfig
+from mtrl_ray.algorithms.complete_checkpoints import learner_weights
 from mtrl_ray.envs.point_mass import POINT_MASS_ID
-from mtrl_ray.training import learner_weights
 
 TWO_TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
 COUNT = "obs_normalizer.count"

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ACT_SPACE, OBS_SPACE
+from ray.tune.utils import flatten_dict
 
 from mtrl_ray.checkpoints import read_checkpoint
 from mtrl_ray.cli import main
@@ -36,8 +37,16 @@ def train_args(tmp_path: Path, name: str, stop: int, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def results(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "result.json").read_text().splitlines()]
+def trial_dir(experiment: Path) -> Path:
+    """The folder of an experiment's one trial (`seed0`, ...)."""
+    (trial,) = [p for p in experiment.iterdir() if (p / "result.json").is_file()]
+    return trial
+
+
+def results(experiment: Path) -> list[dict]:
+    """The flattened results of an experiment's one trial, one per iteration."""
+    lines = (trial_dir(experiment) / "result.json").read_text().splitlines()
+    return [flatten_dict(json.loads(line), delimiter="/") for line in lines]
 
 
 def action_modes(runner) -> list[tuple[bool, bool]]:
@@ -56,8 +65,8 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     assert per_task == {
         f"env_runners/per_task/{t}/num_env_steps_sampled_lifetime": 200 for t in TASKS
     }
-    checkpoints = sorted((tmp_path / "run" / "checkpoints").iterdir())
-    assert [c.name for c in checkpoints] == ["checkpoint_000001", "checkpoint_000002"]
+    checkpoints = sorted(trial_dir(tmp_path / "run").glob("checkpoint_*"))
+    assert [c.name for c in checkpoints] == ["checkpoint_000000", "checkpoint_000001"]
     last = read_checkpoint(checkpoints[-1])
     assert last.tasks == tuple(TASKS)
     assert last.actions_for_env == {"normalize_actions": False, "clip_actions": False}
@@ -261,9 +270,8 @@ def test_yaml_tuned_example_trains(ray_local, tmp_path, capsys):
     assert "BigLeg=" in capsys.readouterr().out
     final = results(tmp_path / "yaml")[-1]
     assert final["env_runners/per_task/HalfCheetahBigLeg-v0/num_env_steps_sampled_lifetime"] == 100
-    assert read_checkpoint(next((tmp_path / "yaml" / "checkpoints").iterdir())).tasks == (
-        "HalfCheetahBigLeg-v0",
-    )
+    checkpoint = next(trial_dir(tmp_path / "yaml").glob("checkpoint_*"))
+    assert read_checkpoint(checkpoint).tasks == ("HalfCheetahBigLeg-v0",)
 
 
 @pytest.mark.parametrize("address", [None, "local"])

@@ -178,7 +178,8 @@ def test_killed_pool_is_restarted_and_training_goes_on(ray_module, teacher_check
 def test_student_checkpoint_evaluates(ray_module, teacher_checkpoint, tmp_path, capsys):
     """`rllib evaluate` on a distilled student: one row per task, actor-only module."""
     config = _distill_config(teacher_checkpoint).training(updates_per_iteration=5)
-    checkpoint = train(config, RunSettings("student", tmp_path, {"training_iteration": 1}, False))
+    settings = RunSettings("student", tmp_path, {"training_iteration": 1}, verbose=False)
+    checkpoint = train(config, settings)
     info = read_checkpoint(checkpoint)
     assert info.algorithm == "Distill" and info.model_config["critic"] is False
     assert main(["evaluate", str(checkpoint), "--episodes", "4"]) == 0

@@ -12,6 +12,7 @@ from ray.rllib.core.columns import Columns
 
 from mtrl_ray import metrics
 from mtrl_ray.algorithms.a2c import A2CConfig
+from mtrl_ray.algorithms.complete_checkpoints import learner_weights
 from mtrl_ray.checkpoints import read_checkpoint
 from mtrl_ray.cli import main
 from mtrl_ray.columns import TASK_ID
@@ -22,7 +23,7 @@ from mtrl_ray.modules.fine_tuning import (
     trainable_parameter_names,
 )
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskActorCritic, MultiTaskModelConfig
-from mtrl_ray.training import RunSettings, learner_weights, train
+from mtrl_ray.training import RunSettings, train
 
 REPO = Path(__file__).resolve().parents[1]
 LAST = {

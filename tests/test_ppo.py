@@ -7,10 +7,10 @@ import pytest
 from ray.rllib.core import DEFAULT_MODULE_ID
 
 from mtrl_ray import metrics
+from mtrl_ray.algorithms.complete_checkpoints import learner_weights
 from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
 from mtrl_ray.envs.point_mass import POINT_MASS_ID
 from mtrl_ray.evaluation import evaluate_checkpoint
-from mtrl_ray.training import learner_weights, save_checkpoint
 
 TWO_TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
 STEPS_PER_TASK = 64
@@ -81,7 +81,7 @@ def test_ppo_learns_point_mass(ray_local, tmp_path):
         for _ in range(20):
             result = algo.train()
         trained = _mean_return(algo)
-        checkpoint = save_checkpoint(algo, tmp_path)
+        checkpoint = algo.save_to_path(tmp_path / "checkpoint")  # manifest included
     finally:
         algo.stop()
     print(f"point mass PPO: random {random_return:.1f} -> trained {trained:.1f}")

@@ -80,26 +80,77 @@ def test_report_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "not a run folder" in capsys.readouterr().err
 
 
-def test_progress_csv_widens_when_keys_appear_late(tmp_path):
+def _log(loggers, trial, rows):
+    for row in rows:
+        for logger in loggers:
+            logger.log_trial_result(row["training_iteration"], trial, row)
+
+
+def test_trial_logs_widen_and_drop_iterations_a_restore_repeats(tmp_path):
+    """progress.csv gains late keys; a trial restored to iteration 2 rewrites 3 once."""
     import csv
 
-    from mtrl_ray.training import ResultWriter
+    from mtrl_ray.training.loggers import ProgressCsv, ResultJson
 
-    writer = ResultWriter(tmp_path)
-    writer.write({"training_iteration": 1, "env_runners": {"steps": 10}})
-    writer.write({"training_iteration": 2, "env_runners": {"steps": 20, "return": 5.0}})
-    writer.write({"training_iteration": 3, "env_runners": {"steps": 30, "return": 7.0}})
-    with (tmp_path / "progress.csv").open() as f:
-        rows = list(csv.DictReader(f))
+    class Trial:  # stands in for Tune's Trial: the loggers use only these attributes
+        local_path, config, checkpoint = str(tmp_path), {"seed": 0}, None
+
+        def init_local_path(self) -> None:
+            pass
+
+    trial = Trial()
+    loggers = [ResultJson(), ProgressCsv()]
+    _log(loggers, trial, [
+        {"training_iteration": 1, "env_runners": {"steps": 10}},
+        {"training_iteration": 2, "env_runners": {"steps": 20, "return": 5.0}},
+        {"training_iteration": 3, "env_runners": {"steps": 30, "return": 7.0}},
+    ])  # fmt: skip
+
+    def read() -> tuple[list[dict], list[dict]]:
+        with (tmp_path / "progress.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        lines = (tmp_path / "result.json").read_text().splitlines()
+        return rows, [json.loads(line) for line in lines]
+
+    rows, results = read()
     assert [r["env_runners/return"] for r in rows] == ["", "5.0", "7.0"]
     assert [r["env_runners/steps"] for r in rows] == ["10", "20", "30"]
-    assert len((tmp_path / "result.json").read_text().splitlines()) == 3
-    # A resumed run appends under the header already on disk.
-    ResultWriter(tmp_path).write({"training_iteration": 4, "env_runners": {"return": 9.0}})
-    with (tmp_path / "progress.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    assert [r["env_runners/return"] for r in rows] == ["", "5.0", "7.0", "9.0"]
-    assert rows[-1]["env_runners/steps"] == ""
+    assert [r["env_runners"]["steps"] for r in results] == [10, 20, 30]
+    assert json.loads((tmp_path / "params.json").read_text()) == {"seed": 0}
+    # The trial failed after iteration 3 and was restored from iteration 2's
+    # checkpoint: fresh loggers (a new driver, or Tune's restart) see 3 again.
+    loggers = [ResultJson(), ProgressCsv()]
+    _log(loggers, trial, [
+        {"training_iteration": 3, "env_runners": {"steps": 31, "return": 8.0}},
+        {"training_iteration": 4, "env_runners": {"steps": 40, "return": 9.0}},
+    ])  # fmt: skip
+    rows, results = read()
+    assert [r["training_iteration"] for r in rows] == ["1", "2", "3", "4"]
+    assert [r["env_runners/steps"] for r in rows] == ["10", "20", "31", "40"]
+    assert [r["training_iteration"] for r in results] == [1, 2, 3, 4]
+    assert [r["env_runners"]["steps"] for r in results] == [10, 20, 31, 40]
+
+
+def test_curves_read_tune_trials_and_older_flat_runs(tmp_path):
+    """A Tune trial's nested result.json and a flattened one give the same curve."""
+    from mtrl_ray.report import expand_runs, learning_curves
+
+    nested = tmp_path / "exp" / "seed0"
+    nested.mkdir(parents=True)
+    flat = tmp_path / "old_seed0"
+    flat.mkdir()
+    per_task = {"episode_return_mean": 5.0, "num_env_steps_sampled_lifetime": 100}
+    (nested / "result.json").write_text(
+        json.dumps({"env_runners": {"per_task": {TASK: per_task}}}) + "\n"
+    )
+    prefix = f"env_runners/per_task/{TASK}/"
+    (flat / "result.json").write_text(json.dumps({prefix + k: v for k, v in per_task.items()}))
+    for run in (nested, flat):
+        steps, returns = learning_curves(run)[TASK]
+        assert steps.tolist() == [100] and returns.tolist() == [5.0]
+    assert expand_runs([nested, flat, tmp_path / "exp"]) == [
+        ("exp", nested), ("old", flat), ("exp", nested)
+    ]  # fmt: skip
 
 
 def test_mean_action_evaluations_get_their_own_table(tmp_path, capsys):

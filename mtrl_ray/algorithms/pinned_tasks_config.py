@@ -8,9 +8,11 @@ task each pinned to its task, the task id on every sample, the multi-head module
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from typing_extensions import Self
 
+from mtrl_ray.checkpoints import check_same_tasks, read_checkpoint
 from mtrl_ray.connectors import task_id_connector
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
 from mtrl_ray.runners import PinnedEnvRunner
@@ -19,6 +21,9 @@ from mtrl_ray.tasks import PINNED_ENV, TaskSet
 
 class PinnedTasksConfig:
     """Mixin for an `AlgorithmConfig`: the TaskSet, pinned runners, the module's shape."""
+
+    #: Config keys holding file paths (a path, or a {name: path} dict).
+    PATH_KEYS: tuple[str, ...] = ("restore_from",)
 
     def _pin_tasks(self) -> None:
         """Defaults: one task, one runner, one central learner in the driver process."""
@@ -31,6 +36,11 @@ class PinnedTasksConfig:
         # The module needs the task id in every forward batch (and echoes it into
         # the episodes).
         self._env_to_module_connector = task_id_connector
+        # A checkpoint the run starts from (weights, optimizer, statistics, counters).
+        self.restore_from: str | None = None
+        # What started the run, for checkpoint manifests (`rllib train` sets it;
+        # None: the training process's own command line).
+        self.provenance: dict | None = None
 
     @property
     def task_set(self) -> TaskSet:
@@ -76,6 +86,36 @@ class PinnedTasksConfig:
             self.model_shape  # noqa: B018 (builds and checks the module's shape)
         except ValueError as e:
             self._value_error(str(e))
+        if self.restore_from is not None:
+            check_same_tasks(read_checkpoint(self.restore_from), self.task_set.names)
+
+    def resolve_paths(self, base: str | Path | None = None) -> Self:
+        """Makes the `PATH_KEYS` paths absolute, relative to `base` (default: the cwd).
+
+        Tune runs each trial in its own folder: a relative path given on the
+        command line must be taken from where the user ran it.
+        """
+        root = Path(base or Path.cwd())
+
+        def absolute(path: str | Path) -> str:
+            return str(root / Path(path).expanduser())
+
+        for key in self.PATH_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, dict):
+                setattr(self, key, {k: absolute(v) for k, v in value.items()})
+            elif isinstance(value, (str, Path)):
+                setattr(self, key, absolute(value))
+        return self
+
+    def restore(self, checkpoint: str | Path | None) -> Self:
+        """Starts the run from `checkpoint` (an mtrl-ray checkpoint of the same tasks).
+
+        Weights, optimizer state, normalization statistics and step counters
+        continue from it; a relative path is taken from the current directory.
+        """
+        self.restore_from = None if checkpoint is None else str(Path(checkpoint).resolve())
+        return self
 
     @property
     def model_shape(self) -> MultiTaskModelConfig:

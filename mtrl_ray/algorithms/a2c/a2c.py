@@ -36,6 +36,7 @@ from ray.rllib.utils.metrics import (
 )
 from typing_extensions import Self
 
+from mtrl_ray.algorithms.complete_checkpoints import CompleteCheckpoints
 from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 from mtrl_ray.checkpoints import WEIGHTS, CheckpointError, read_checkpoint
 from mtrl_ray.connectors import NStepReturns
@@ -54,6 +55,8 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
     Example:
         >>> config = A2CConfig().multi_task(["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"])
     """
+
+    PATH_KEYS = (*PinnedTasksConfig.PATH_KEYS, "fine_tune_from")
 
     def __init__(self, algo_class: type | None = None):
         super().__init__(algo_class=algo_class or A2C)
@@ -324,7 +327,7 @@ def _single_spaces(env, spaces) -> tuple:
     return spaces[INPUT_ENV_SINGLE_SPACES]
 
 
-class A2C(Algorithm):
+class A2C(CompleteCheckpoints, Algorithm):
     """Synchronous multi-task A2C on pinned EnvRunners with a central learner."""
 
     @classmethod

@@ -20,6 +20,7 @@ from ray.rllib.utils.annotations import override
 from typing_extensions import Self
 
 from mtrl_ray.algorithms.batch_per_task_config import BatchPerTaskConfig
+from mtrl_ray.algorithms.complete_checkpoints import CompleteCheckpoints
 
 
 class MultiTaskAPPOConfig(BatchPerTaskConfig, APPOConfig):
@@ -135,7 +136,7 @@ class MultiTaskAPPOConfig(BatchPerTaskConfig, APPOConfig):
         return MultiTaskAPPOTorchLearner
 
 
-class MultiTaskAPPO(APPO):
+class MultiTaskAPPO(CompleteCheckpoints, APPO):
     """RLlib's APPO, unchanged, with `MultiTaskAPPOConfig` as its default config."""
 
     @classmethod

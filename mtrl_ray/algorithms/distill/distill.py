@@ -52,6 +52,8 @@ class DistillConfig(A2CConfig):
         ... )
     """
 
+    PATH_KEYS = (*A2CConfig.PATH_KEYS, "teachers")
+
     def __init__(self, algo_class: type | None = None):
         super().__init__(algo_class=algo_class or Distill)
         self.teachers: str | dict[str, str] | None = None
@@ -115,6 +117,14 @@ class DistillConfig(A2CConfig):
             _check_spaces(teacher)
             teachers.append(teacher)
         return teachers
+
+    @override(A2CConfig)
+    def to_dict(self) -> dict:
+        """RLlib's, without the pool's name: every Algorithm built from the dict (a
+        Tune trial) then names its own pool, so concurrent trials never share one."""
+        config = super().to_dict()
+        config.pop("teacher_pool_name", None)
+        return config
 
     @override(A2CConfig)
     def validate(self) -> None:

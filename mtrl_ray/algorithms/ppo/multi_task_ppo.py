@@ -17,6 +17,7 @@ from ray.rllib.utils.annotations import override
 from typing_extensions import Self
 
 from mtrl_ray.algorithms.batch_per_task_config import BatchPerTaskConfig
+from mtrl_ray.algorithms.complete_checkpoints import CompleteCheckpoints
 from mtrl_ray.modules.multi_task_actor_critic import module_spec
 
 
@@ -133,7 +134,7 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, PPOConfig):
         return MultiTaskPPOTorchLearner
 
 
-class MultiTaskPPO(PPO):
+class MultiTaskPPO(CompleteCheckpoints, PPO):
     """RLlib's PPO, unchanged, with `MultiTaskPPOConfig` as its default config."""
 
     @classmethod

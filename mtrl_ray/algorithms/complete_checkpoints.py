@@ -1,0 +1,81 @@
+"""Checkpoints that are complete whoever saves them: RLlib's files, weights, manifest.
+
+`rllib evaluate`, fine-tuning, new heads, `--restore` and the TeacherPool read a
+checkpoint's `mtrl_ray.json` manifest and `module_weights.pt`. The project's
+Algorithms write both inside `save_to_path`, the one method every save goes
+through (Tune's checkpoints, `algo.save()`, `algo.save_to_path()`), so no
+checkpoint lacks them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
+from ray.rllib.utils.annotations import override
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+from mtrl_ray import provenance
+from mtrl_ray.checkpoints import DEFAULT_ACTIONS_FOR_ENV, write_manifest
+
+
+class CompleteCheckpoints:
+    """Mixin for the project's Algorithms, listed before RLlib's class in the bases.
+
+    Also starts a run from `config.restore_from` (a checkpoint: weights, optimizer,
+    normalization statistics and counters), so that a Tune trial can begin where
+    an earlier run stopped.
+    """
+
+    @override(Algorithm)
+    def setup(self, config: Any) -> None:
+        super().setup(config)
+        if config.restore_from is not None:
+            self.restore_from_path(config.restore_from)
+
+    @override(Algorithm)
+    def save_to_path(
+        self,
+        path: str | Path | None = None,
+        *,
+        state: dict | None = None,
+        filesystem: Any = None,
+        use_msgpack: bool = False,
+    ) -> str:
+        path = super().save_to_path(
+            path, state=state, filesystem=filesystem, use_msgpack=use_msgpack
+        )
+        # A given `state` may not be this algorithm's own, and a remote filesystem
+        # takes RLlib's files only: the manifest describes a local, own checkpoint.
+        if state is None and filesystem is None:
+            self.write_manifest(Path(path))
+        return path
+
+    def write_manifest(self, path: Path) -> None:
+        """Writes `module_weights.pt` and `mtrl_ray.json` into checkpoint `path`."""
+        module = self.get_module()  # the local runner's copy: for its config and spaces
+        config = self.config
+        run = config.provenance or provenance.collect()
+        env_steps = self.metrics.peek(
+            (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
+        )
+        write_manifest(
+            path,
+            type(self).__name__,
+            module.cfg.tasks,
+            asdict(module.cfg),
+            observation_shape=module.observation_space.shape,
+            action_shape=module.action_space.shape,
+            actions_for_env={key: getattr(config, key) for key in DEFAULT_ACTIONS_FOR_ENV},
+            weights=learner_weights(self),
+            provenance={**run, "env_steps": int(env_steps), "iteration": self.iteration},
+        )
+
+
+def learner_weights(algo: Algorithm) -> dict[str, Any]:
+    """The learner's module state (name -> array): the trained weights, wherever it runs."""
+    state = algo.learner_group.get_state(components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}")
+    return state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][DEFAULT_MODULE_ID]

@@ -1,0 +1,208 @@
+"""`rllib train` as a Ray Tune experiment: trials, checkpoints, recovery, resume.
+
+The project's Algorithm class is Tune's trainable and the algorithm config, as a
+dict, its `param_space`; seeds and grid_search values become trials. Tune checks
+the stop criteria, checkpoints every `checkpoint_every` iterations and at the end
+(the Algorithm writes its own manifest into each), restarts a trial whose process
+died from its last checkpoint (`max_failures`), and writes TensorBoard events;
+`loggers` keeps `result.json` and `progress.csv` in order across those restarts.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mtrl_ray.training.search_space import Path_, search_space, trial_name
+from mtrl_ray.training.stop import check_criteria
+
+
+class TrainingError(RuntimeError):
+    """A trial failed for good (its process died more than `max_failures` times)."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where and how an experiment runs.
+
+    Attributes:
+        name: Experiment name; trials go to `storage_path/name/<trial>/`.
+        storage_path: Root folder of experiments.
+        stop: Stop criteria: flattened result key -> threshold (see `stop`).
+        checkpoint_every: Save a checkpoint every this many iterations (and at the end).
+        keep_checkpoints: Keep only the newest this many checkpoints per trial (None: all).
+        max_failures: Restarts of a trial from its last checkpoint before it fails.
+        max_concurrent: Trials running at once (0: as many as the CPUs allow).
+        verbose: Print one progress line per trial per iteration.
+        callbacks: More Tune callbacks (experiment trackers).
+    """
+
+    name: str
+    storage_path: Path
+    stop: dict[str, float] = field(default_factory=lambda: {"training_iteration": 1})
+    checkpoint_every: int = 10
+    keep_checkpoints: int | None = None
+    max_failures: int = 3
+    max_concurrent: int = 0
+    verbose: bool = True
+    callbacks: tuple = ()
+
+    @property
+    def experiment_dir(self) -> Path:
+        """The experiment's folder."""
+        return Path(self.storage_path).expanduser().resolve() / self.name
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A checked experiment: what Tune gets.
+
+    Attributes:
+        algo_class: The trainable.
+        param_space: The algorithm config as a dict, with grid_search values.
+        trials: Each trial's evaluated params (all validated).
+        stop: Canonical stop criteria.
+        settings: Where and how it runs.
+    """
+
+    algo_class: type
+    param_space: dict[str, Any]
+    trials: list[dict[str, Any]]
+    stop: dict[str, float]
+    settings: RunSettings
+
+
+def prepare(
+    config: Any,
+    settings: RunSettings,
+    grids: dict[Path_, list] | None = None,
+    seeds: list[int] | None = None,
+    resume: bool = False,
+) -> Experiment:
+    """Checks an experiment without Ray: settings, stop keys, every trial's config.
+
+    Raises:
+        ValueError: one line saying what cannot work.
+    """
+    if settings.checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {settings.checkpoint_every}")
+    if settings.keep_checkpoints is not None and settings.keep_checkpoints < 1:
+        raise ValueError(f"keep_checkpoints must be >= 1, got {settings.keep_checkpoints}")
+    if settings.max_failures < 0 or settings.max_concurrent < 0:
+        raise ValueError("max_failures and max_concurrent must be >= 0")
+    storage = Path(settings.storage_path).expanduser()
+    if storage.exists() and not storage.is_dir():
+        raise ValueError(f"storage path is not a directory: {storage}")
+    exists = settings.experiment_dir.exists() and any(settings.experiment_dir.iterdir())
+    if resume and not _can_resume(settings.experiment_dir):
+        raise ValueError(f"nothing to resume in {settings.experiment_dir}")
+    if exists and not resume:
+        raise ValueError(
+            f"{settings.experiment_dir} exists: --resume continues it, --name starts another"
+        )
+    stop = check_criteria(settings.stop, config.task_set.names)
+    space, trials = search_space(config, grids, seeds)
+    return Experiment(config.algo_class, space, trials, stop, settings)
+
+
+def run(experiment: Experiment, resume: bool = False) -> Any:
+    """Runs (or resumes) the experiment with Tune; returns Tune's ResultGrid.
+
+    Raises:
+        TrainingError: if a trial failed for good.
+    """
+    from ray import tune
+
+    settings = experiment.settings
+    _warn_if_unschedulable(experiment)
+    if resume:
+        tuner = tune.Tuner.restore(
+            str(settings.experiment_dir),
+            trainable=experiment.algo_class,
+            resume_unfinished=True,
+            resume_errored=True,
+        )
+    else:
+        tuner = tune.Tuner(
+            experiment.algo_class,
+            param_space=experiment.param_space,
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=settings.max_concurrent or None,
+                trial_name_creator=_trial_name,
+                trial_dirname_creator=_trial_name,
+                reuse_actors=False,
+            ),
+            run_config=_run_config(settings, experiment.stop),
+        )
+    grid = tuner.fit()
+    if grid.errors:
+        raise TrainingError(f"{len(grid.errors)} trial(s) failed: {grid.errors[0]}")
+    return grid
+
+
+def train(config: Any, settings: RunSettings) -> Path:
+    """Runs one trial of `config` (Ray already started); returns its last checkpoint."""
+    grid = run(prepare(config, settings))
+    return Path(grid[0].checkpoint.path)
+
+
+def _run_config(settings: RunSettings, stop: dict[str, float]) -> Any:
+    from ray import tune
+
+    from mtrl_ray.training.loggers import ProgressCsv, ResultJson
+    from mtrl_ray.training.progress import ProgressLines
+
+    callbacks = [ResultJson(), ProgressCsv(), *settings.callbacks]
+    if settings.verbose:
+        callbacks.append(ProgressLines())
+    return tune.RunConfig(
+        name=settings.name,
+        storage_path=str(Path(settings.storage_path).expanduser().resolve()),
+        stop=stop,
+        checkpoint_config=tune.CheckpointConfig(
+            checkpoint_frequency=settings.checkpoint_every,
+            checkpoint_at_end=True,
+            num_to_keep=settings.keep_checkpoints,
+        ),
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        callbacks=callbacks,
+        verbose=0,
+    )
+
+
+def _warn_if_unschedulable(experiment: Experiment) -> None:
+    """Says so when no trial fits the cluster's CPUs (Tune would wait for more nodes)."""
+    import ray
+
+    config = experiment.algo_class.get_default_config().update_from_dict(
+        {k: v for k, v in experiment.param_space.items() if not _is_grid(v)}
+    )
+    needed = experiment.algo_class.default_resource_request(config).required_resources
+    have = ray.cluster_resources().get("CPU", 0.0)
+    if needed.get("CPU", 0.0) > have:
+        print(
+            f"warning: a trial needs {needed['CPU']:g} CPUs, the cluster has {have:g}: "
+            "it waits until nodes join (lower num_cpus_per_env_runner to fit)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _is_grid(value: Any) -> bool:
+    return isinstance(value, dict) and "grid_search" in value
+
+
+def _trial_name(trial: Any) -> str:
+    """`seed0` for one trial of seed 0, `lr=0.001_seed1` in a grid, `trial` unseeded."""
+    params = dict(trial.evaluated_params)
+    if not params and trial.config.get("seed") is not None:
+        params = {"seed": trial.config["seed"]}
+    return trial_name(params)
+
+
+def _can_resume(path: Path) -> bool:
+    from ray import tune
+
+    return path.is_dir() and tune.Tuner.can_restore(str(path))

@@ -1,0 +1,200 @@
+"""`rllib train` on Ray Tune: trials per seed, TensorBoard, recovery, resume, pass criteria."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ray.tune import Callback
+from ray.tune.utils import flatten_dict
+
+from mtrl_ray.checkpoints import read_checkpoint
+from mtrl_ray.cli import main
+from mtrl_ray.envs.point_mass import HEAVY_POINT_MASS_ID, POINT_MASS_ID
+from mtrl_ray.teachers import load_teacher
+from mtrl_ray.training import RunSettings, prepare, run
+from mtrl_ray.tuned_example import load_tuned_example
+
+ROOT = Path(__file__).resolve().parents[1]
+POINT_MASS = ROOT / "tuned_examples" / "a2c" / "point_mass_multitask.py"
+TASKS = (POINT_MASS_ID, HEAVY_POINT_MASS_ID)
+RETURN_KEY = "env_runners/per_task/{}/episode_return_mean"
+STEPS_KEY = "env_runners/per_task/{}/num_env_steps_sampled_lifetime"
+#: One PointMass iteration: 100 updates x 5 steps x 8 envs x 2 tasks.
+ITERATION_STEPS = 8000
+
+pytestmark = pytest.mark.slow
+
+
+def rows(trial: Path) -> list[dict]:
+    lines = (trial / "result.json").read_text().splitlines()
+    return [flatten_dict(json.loads(line), delimiter="/") for line in lines]
+
+
+def event_tags(trial: Path) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = trial.glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    return set(accumulator.Tags()["scalars"])
+
+
+def test_seeds_run_as_trials_with_tensorboard_and_pass(ray_local, tmp_path, capsys):
+    """--seeds 0,1: two trial folders, per-task TensorBoard curves, --as-test passes."""
+    argv = ["train", "file", str(POINT_MASS), "--seeds", "0,1", "--as-test"]
+    argv += ["--storage-path", str(tmp_path), "--checkpoint-every", "4"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "seed0: passed" in out and "seed1: passed" in out
+    assert "seed1: iter    8  steps     64000" in out
+    experiment = tmp_path / "point_mass_multitask"
+    for seed in (0, 1):
+        trial = experiment / f"seed{seed}"
+        assert json.loads((trial / "params.json").read_text())["seed"] == seed
+        tags = event_tags(trial)
+        for task in TASKS:
+            assert f"ray/tune/{RETURN_KEY.format(task)}" in tags
+        header = (trial / "progress.csv").read_text().splitlines()[0].split(",")
+        assert RETURN_KEY.format(TASKS[1]) in header  # a key that appears after iteration 1
+        results = rows(trial)
+        assert [r["training_iteration"] for r in results] == list(range(1, 9))
+        checkpoints = sorted(trial.glob("checkpoint_*"))
+        assert [c.name for c in checkpoints] == ["checkpoint_000000", "checkpoint_000001"]
+        info = read_checkpoint(checkpoints[-1])
+        assert info.tasks == TASKS and info.provenance["env_steps"] == 64000
+        assert info.provenance["command"].startswith("rllib train file")
+    # Seeds differ: the two trials did not train the same thing.
+    first = [rows(experiment / f"seed{s}")[0][RETURN_KEY.format(TASKS[0])] for s in (0, 1)]
+    assert first[0] != first[1]
+
+    # A Tune checkpoint evaluates and serves as a teacher.
+    checkpoint = sorted((experiment / "seed0").glob("checkpoint_*"))[-1]
+    assert main(["evaluate", str(checkpoint), "--episodes", "2"]) == 0
+    assert "PointMassHeavy" in capsys.readouterr().out
+    assert load_teacher(checkpoint, TASKS[1]).task == TASKS[1]
+
+    # --as-test fails where a trial falls short (a return above 0 cannot be had).
+    impossible = tmp_path / "impossible.py"
+    impossible.write_text(
+        f"from importlib.machinery import SourceFileLoader\n"
+        f"_base = SourceFileLoader('base', {str(POINT_MASS)!r}).load_module()\n"
+        f"config, stop = _base.config, {{'training_iteration': 1}}\n"
+        f"pass_criteria = {{'{RETURN_KEY.format(TASKS[0])}': 1.0}}\n"
+    )
+    argv = ["train", "file", str(impossible), "--as-test", "--storage-path", str(tmp_path)]
+    assert main(argv) == 1
+    assert "seed0: FAILED env_runners/per_task/mtrl_ray/PointMass-v0" in capsys.readouterr().out
+
+
+def test_a_checkpoint_saved_outside_tune_is_complete(ray_local, tmp_path, capsys):
+    config = load_tuned_example(POINT_MASS).config.training(updates_per_iteration=2)
+    algo = config.build_algo()
+    try:
+        algo.train()
+        path = Path(algo.save_to_path(tmp_path / "saved"))
+    finally:
+        algo.stop()
+    info = read_checkpoint(path)
+    assert info.tasks == TASKS and info.provenance["env_steps"] == 2 * 5 * 8 * 2
+    assert load_teacher(path, TASKS[0]).task == TASKS[0]
+    assert main(["evaluate", str(path), "--episodes", "1"]) == 0
+
+
+class KillTrialOnce(Callback):
+    """SIGKILLs the trial's process right after it reports iteration `at`, once."""
+
+    def __init__(self, at: int):
+        self.at, self.killed = at, False
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if not self.killed and result["training_iteration"] == self.at:
+            self.killed = True
+            os.kill(result["pid"], signal.SIGKILL)
+
+
+def test_a_killed_trial_recovers_from_its_checkpoint(ray_local, tmp_path):
+    """Tune restarts the trial from iteration 2's checkpoint; the run ends exactly."""
+    example = load_tuned_example(POINT_MASS)
+    stop = {"num_env_steps_sampled_lifetime": 5 * ITERATION_STEPS}
+    settings = RunSettings(
+        "recover", tmp_path, stop, checkpoint_every=2, callbacks=(KillTrialOnce(at=3),)
+    )
+    run(prepare(example.config, settings))
+    results = rows(tmp_path / "recover" / "seed0")
+    assert [r["training_iteration"] for r in results] == [1, 2, 3, 4, 5]
+    assert len({r["pid"] for r in results}) == 2  # iterations 3-5 ran in a new process
+    for task in TASKS:
+        steps = [r[STEPS_KEY.format(task)] for r in results]
+        assert steps == [ITERATION_STEPS // 2 * i for i in range(1, 6)]
+    assert results[-1]["num_env_steps_sampled_lifetime"] == 5 * ITERATION_STEPS
+
+
+def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
+    """The driver (and the Ray it started) dies mid-run; `--resume` completes the run."""
+    argv = [sys.executable, "-m", "mtrl_ray.cli", "train", "file", str(POINT_MASS)]
+    argv += ["--storage-path", str(tmp_path), "--checkpoint-every", "1", "--name", "cut"]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_ADDRESS", None)
+    driver = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    trial = tmp_path / "cut" / "seed0"
+    deadline = time.time() + 240
+    while len(list(trial.glob("checkpoint_*"))) < 3 and time.time() < deadline:
+        time.sleep(1)
+    time.sleep(12)  # Tune writes its experiment state about every 10 s
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    assert len(list(trial.glob("checkpoint_*"))) >= 3, driver.stdout.read().decode()[-2000:]
+
+    resumed = subprocess.run(
+        [*argv, "--resume"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    results = rows(trial)
+    iterations = [r["training_iteration"] for r in results]
+    assert iterations == list(range(1, 9))
+    assert results[-1]["num_env_steps_sampled_lifetime"] == 8 * ITERATION_STEPS
+    assert "iter    8  steps     64000" in resumed.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--checkpoint-every", "0"], "--checkpoint-every must be >= 1"),
+        (["--config", '{"no_such_key": {"grid_search": [1, 2]}}'], "unknown config key"),
+        (["--config", '{"lr": {"grid_search": []}}'], "must be a non-empty list"),
+        (["--config", '{"gamma": "x"}'], "takes a float"),
+        (["--config", '{"lr": {"grid_search": [0.001, -1]}}'], "(trial lr=-1_seed0)"),
+        (["--seeds", "0,x"], "--seeds takes comma-separated integers"),
+        (["--resume"], "nothing to resume"),
+    ],
+)
+def test_bad_run_input_is_one_line_before_ray(tmp_path, capsys, args, message):
+    import ray
+
+    argv = ["train", "file", str(POINT_MASS), "--storage-path", str(tmp_path / "runs"), *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not ray.is_initialized()
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_unknown_stop_key_is_refused(tmp_path, capsys):
+    example = tmp_path / "typo.yaml"
+    example.write_text(
+        "typo:\n  run: A2C\n  stop:\n    timesteps_total: 1000\n"
+        "  config:\n    env_config: {tasks: [mtrl_ray/PointMass-v0]}\n"
+    )
+    assert main(["train", "file", str(example), "--storage-path", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown result key 'timesteps_total'" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
