@@ -231,7 +231,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                  f"drop --{given[0].replace('_', '-')}")  # fmt: skip
         grids = _apply_overrides(example, args)
         config = example.config
-        config.provenance = provenance.collect(["rllib", *sys.argv[1:]])
+        config.provenance = provenance.collect(["rllib", *args.argv])
         settings = RunSettings(
             name=args.name or example.name,
             storage_path=args.storage_path,
@@ -337,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     from mtrl_ray.tuned_example import TunedExampleError
 
     args = build_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # for checkpoint provenance
     handlers = {
         "train": cmd_train,
         "evaluate": cmd_evaluate,

@@ -172,7 +172,11 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
         (["--config", '{"no_such_key": {"grid_search": [1, 2]}}'], "unknown config key"),
         (["--config", '{"lr": {"grid_search": []}}'], "must be a non-empty list"),
         (["--config", '{"gamma": "x"}'], "takes a float"),
-        (["--config", '{"lr": {"grid_search": [0.001, -1]}}'], "(trial lr=-1_seed0)"),
+        (
+            ["--config", '{"multi_task_update": {"grid_search": ["cycle", "sideways"]}}'],
+            "multi_task_update must be one of ('cycle', 'joint'), got 'sideways' "
+            "(trial multi_task_update=sideways)",
+        ),
         (["--seeds", "0,x"], "--seeds takes comma-separated integers"),
         (["--resume"], "nothing to resume"),
     ],

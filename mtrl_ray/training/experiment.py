@@ -10,6 +10,7 @@ died from its last checkpoint (`max_failures`), and writes TensorBoard events;
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,9 @@ def run(experiment: Experiment, resume: bool = False) -> Any:
     from ray import tune
 
     settings = experiment.settings
+    # Tune's newer console output prints tables and a TensorBoard hint pointing at its
+    # staging folder; the progress lines (ProgressLines) say what a user needs.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     _warn_if_unschedulable(experiment)
     if resume:
         tuner = tune.Tuner.restore(
