@@ -46,8 +46,10 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         '{"grid_search": [...]} values become trials',
     )
     p.add_argument(
-        "--storage-path", type=Path, default=Path("runs"), help="results root (default: ./runs)"
-    )
+        "--storage-path", default="runs",
+        help="results root (default: ./runs); on a multi-node cluster a shared one, "
+        "e.g. s3://bucket/runs",
+    )  # fmt: skip
     p.add_argument("--name", help="experiment name (default: the tuned example's)")
     p.add_argument(
         "--checkpoint-every", type=int, default=10, help="iterations between checkpoints"

@@ -226,7 +226,7 @@ def test_yaml_and_python_tuned_examples_agree():
     for stem in ("halfcheetah_vanilla_multitask", "halfcheetah_scratch"):
         py = load_tuned_example(EXAMPLE.parent / f"{stem}.py")
         yml = load_tuned_example(EXAMPLE.parent / f"{stem}.yaml")
-        assert py.stop == yml.stop
+        assert py.stop == yml.stop and py.pass_criteria == yml.pass_criteria
         for key in (
             "env_config",
             "num_env_runners",

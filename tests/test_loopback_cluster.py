@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from ray.tune.utils import flatten_dict
 
 from mtrl_ray import metrics
 
@@ -140,15 +141,16 @@ def _kill_node(ip: str, runner_pid: int) -> None:
 
 
 def _results(path: Path) -> list[dict]:
-    files = list(path.glob("*/result.json"))
+    """The trial's results so far (Tune copies its result.json from its staging folder
+    to the storage path every few seconds)."""
+    files = list(path.glob("*/*/result.json"))  # <experiment>/<trial>/result.json
     if not files:
         return []
     lines = files[0].read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    return [flatten_dict(json.loads(line), delimiter="/") for line in lines if line.strip()]
 
 
 def _task_steps(result: dict, task: str) -> float:
-    # result.json holds Tune's flattened result dict.
     return result.get(f"env_runners/{metrics.PER_TASK}/{task}/{metrics.NUM_ENV_STEPS}", 0.0)
 
 

@@ -30,7 +30,9 @@ class RunSettings:
 
     Attributes:
         name: Experiment name; trials go to `storage_path/name/<trial>/`.
-        storage_path: Root folder of experiments.
+        storage_path: Root folder of experiments, or a URI Tune can write
+            (`s3://bucket/runs`: what a multi-node cluster needs, where a trial
+            on a worker node cannot write into the head's folder).
         stop: Stop criteria: flattened result key -> threshold (see `stop`).
         checkpoint_every: Save a checkpoint every this many iterations (and at the end).
         keep_checkpoints: Keep only the newest this many checkpoints per trial (None: all).
@@ -41,7 +43,7 @@ class RunSettings:
     """
 
     name: str
-    storage_path: Path
+    storage_path: str | Path
     stop: dict[str, float] = field(default_factory=lambda: {"training_iteration": 1})
     checkpoint_every: int = 10
     keep_checkpoints: int | None = None
@@ -51,9 +53,21 @@ class RunSettings:
     callbacks: tuple = ()
 
     @property
+    def is_uri(self) -> bool:
+        """Whether the storage path is a URI (`s3://...`) rather than a local folder."""
+        return "://" in str(self.storage_path)
+
+    @property
+    def storage(self) -> str:
+        """The storage path as Tune takes it (a local one made absolute)."""
+        if self.is_uri:
+            return str(self.storage_path).rstrip("/")
+        return str(Path(self.storage_path).expanduser().resolve())
+
+    @property
     def experiment_dir(self) -> Path:
-        """The experiment's folder."""
-        return Path(self.storage_path).expanduser().resolve() / self.name
+        """The experiment's local folder (for a URI storage path: not checked here)."""
+        return Path(self.storage) / self.name
 
 
 @dataclass(frozen=True)
@@ -93,19 +107,21 @@ def prepare(
         raise ValueError(f"keep_checkpoints must be >= 1, got {settings.keep_checkpoints}")
     if settings.max_failures < 0 or settings.max_concurrent < 0:
         raise ValueError("max_failures and max_concurrent must be >= 0")
-    storage = Path(settings.storage_path).expanduser()
-    if storage.exists() and not storage.is_dir():
-        raise ValueError(f"storage path is not a directory: {storage}")
-    exists = settings.experiment_dir.exists() and any(settings.experiment_dir.iterdir())
-    if resume and not _can_resume(settings.experiment_dir):
-        raise ValueError(f"nothing to resume in {settings.experiment_dir}")
-    if exists and not resume:
-        raise ValueError(
-            f"{settings.experiment_dir} exists: --resume continues it, --name starts another"
-        )
+    if not settings.is_uri:
+        _check_local_storage(settings, resume)
     stop = check_criteria(settings.stop, config.task_set.names)
     space, trials = search_space(config, grids, seeds)
     return Experiment(config.algo_class, space, trials, stop, settings)
+
+
+def _check_local_storage(settings: RunSettings, resume: bool) -> None:
+    storage, experiment = Path(settings.storage), settings.experiment_dir
+    if storage.exists() and not storage.is_dir():
+        raise ValueError(f"storage path is not a directory: {storage}")
+    if resume and not _can_resume(experiment):
+        raise ValueError(f"nothing to resume in {experiment}")
+    if not resume and experiment.exists() and any(experiment.iterdir()):
+        raise ValueError(f"{experiment} exists: --resume continues it, --name starts another")
 
 
 def run(experiment: Experiment, resume: bool = False) -> Any:
@@ -123,7 +139,7 @@ def run(experiment: Experiment, resume: bool = False) -> Any:
     _warn_if_unschedulable(experiment)
     if resume:
         tuner = tune.Tuner.restore(
-            str(settings.experiment_dir),
+            f"{settings.storage}/{settings.name}",
             trainable=experiment.algo_class,
             resume_unfinished=True,
             resume_errored=True,
@@ -163,7 +179,7 @@ def _run_config(settings: RunSettings, stop: dict[str, float]) -> Any:
         callbacks.append(ProgressLines())
     return tune.RunConfig(
         name=settings.name,
-        storage_path=str(Path(settings.storage_path).expanduser().resolve()),
+        storage_path=settings.storage,
         stop=stop,
         checkpoint_config=tune.CheckpointConfig(
             checkpoint_frequency=settings.checkpoint_every,

@@ -110,9 +110,19 @@ def grid_paths(space: Mapping[str, Any], prefix: Path_ = ()) -> list[tuple[Path_
 
 
 def trial_name(params: Mapping[str, Any]) -> str:
-    """A trial's folder name from its evaluated params: `seed0`, `lr=0.001_seed1`, ..."""
+    """A trial's folder name from its evaluated params.
+
+    `seed0`; `lr=0.001_seed1`; a trial over task sets is named by its tasks
+    (`HalfCheetahBigFoot-v0`), as the distillation teachers' folders are.
+    """
     seed = params.get("seed")
-    parts = [f"{key.split('/')[-1]}={value}" for key, value in params.items() if key != "seed"]
+    parts = []
+    for key, value in params.items():
+        name = key.split("/")[-1]
+        if name == "tasks":
+            parts.append("+".join(map(str, value if isinstance(value, list) else [value])))
+        elif key != "seed":
+            parts.append(f"{name}={value}")
     if seed is not None:
         parts.append(f"seed{seed}")
     name = "_".join(parts) or "trial"

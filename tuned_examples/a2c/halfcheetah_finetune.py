@@ -9,7 +9,7 @@ its log-std) and of the critic, and trains on E2 (default SmallLeg) for 1M frame
 was forgotten:
 
     rllib train file tuned_examples/a2c/halfcheetah_finetune.py
-    rllib evaluate runs/halfcheetah_finetune/checkpoints/checkpoint_000250 \
+    rllib evaluate runs/halfcheetah_finetune/seed0/checkpoint_000024 \
         --head HalfCheetahSmallLeg-v0 --tasks HalfCheetahSmallFoot-v0,HalfCheetahSmallLeg-v0
 
 Other directions and budgets:

@@ -36,23 +36,36 @@ def source_checkpoint(sources: Path, task: str) -> Path:
 
 
 def fine_tune(source: Path, target: str, frames: list[int], run_dir: Path) -> dict[int, Path]:
-    """Trains target from source up to max(frames); returns {frames: checkpoint}."""
+    """Trains target from source up to max(frames); returns {frames: checkpoint}.
+
+    A run cut off earlier is resumed (`--resume`) rather than started again.
+    """
     from mtrl_ray.cli import main
 
-    every = min(frames) // FRAMES_PER_ITERATION
-    wanted = {f: run_dir / "checkpoints" / f"checkpoint_{f // FRAMES_PER_ITERATION:06d}"
-              for f in frames}  # fmt: skip
-    if not all(path.exists() for path in wanted.values()):
-        argv = ["train", "file", str(FINETUNE), "--tasks", target, "--seed", "0"]
-        argv += ["--config", json.dumps({"fine_tune_from": str(source)})]
-        argv += ["--stop-timesteps", str(max(frames)), "--checkpoint-every", str(every)]
-        argv += ["--storage-path", str(run_dir.parent), "--name", run_dir.name]
-        done = sorted((run_dir / "checkpoints").glob("checkpoint_*"))
-        if done:
-            argv += ["--restore", str(done[-1])]
+    if not all(f in checkpoints_by_frames(run_dir) for f in frames):
+        where = ["--storage-path", str(run_dir.parent), "--name", run_dir.name]
+        argv = ["train", "file", str(FINETUNE), *where]
+        if run_dir.exists():
+            argv += ["--resume"]
+        else:
+            every = min(frames) // FRAMES_PER_ITERATION
+            argv += ["--tasks", target, "--seed", "0"]
+            argv += ["--config", json.dumps({"fine_tune_from": str(source)})]
+            argv += ["--stop-timesteps", str(max(frames)), "--checkpoint-every", str(every)]
         if main(argv) != 0:
             raise SystemExit(f"fine-tuning {run_dir.name} failed")
-    return wanted
+    found = checkpoints_by_frames(run_dir)
+    return {f: found[f] for f in frames}
+
+
+def checkpoints_by_frames(run_dir: Path) -> dict[int, Path]:
+    """{env steps: checkpoint} of an experiment's trial, from the manifests."""
+    from mtrl_ray.checkpoints import read_checkpoint
+
+    found = {}
+    for path in sorted(run_dir.glob("*/checkpoint_*")):
+        found[read_checkpoint(path).provenance.get("env_steps")] = path
+    return found
 
 
 def _suffix(deterministic: bool) -> str:

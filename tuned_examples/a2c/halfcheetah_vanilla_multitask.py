@@ -15,6 +15,9 @@ Results to expect (paper, Table 2, 1M frames per task): SmallFoot 1481, BigFoot 
 SmallLeg 1525, SmallThigh 1874, SmallTorso 2276, BigTorso 1429. Ours (results/, seed 0,
 20 sampled episodes per task): 1624, 2252, 1606, 1949, 2220, 1587, with spreads of
 +-19-44 like the paper's. A run takes about 11 min alone on 2 cores.
+
+Pass criteria (`--as-test`): 90 % of the lowest final training return of the
+three committed seeds (1553, 2156, 1560, 1825, 2159, 1569), rounded down to 50.
 """
 
 from mtrl_ray.algorithms.a2c import A2CConfig
@@ -32,6 +35,20 @@ config = (
 )
 
 stop = {"num_env_steps_sampled_lifetime": TOTAL_FRAMES}
+
+#: `--as-test`: each task's final training return (mean of its last episodes)
+#: must reach these.
+pass_criteria = {
+    f"env_runners/per_task/{task}/episode_return_mean": value
+    for task, value in {
+    "HalfCheetahSmallFoot-v0": 1400,
+    "HalfCheetahBigFoot-v0": 1900,
+    "HalfCheetahSmallLeg-v0": 1400,
+    "HalfCheetahSmallThigh-v0": 1600,
+    "HalfCheetahSmallTorso-v0": 1900,
+    "HalfCheetahBigTorso-v0": 1400,
+    }.items()
+}
 
 if __name__ == "__main__":
     import sys

@@ -10,7 +10,8 @@ frames per task (6M in all).
 Teachers: the committed ones in results/teachers_raw/ (single-task A2C with the
 paper's raw actions, 1M frames each, made by tuned_examples/a2c/halfcheetah_teachers.py;
 results/teachers/ holds the older rescale-and-clip ones). Use others with
-    --config '{"teachers": "runs/teachers"}'    (a folder: <task>/ or teacher_<task>/)
+    --config '{"teachers": "runs/teachers"}'    (a folder: <task>/ or teacher_<task>/, e.g.
+    the experiment halfcheetah_teachers.py writes, a trial folder per task)
 
 How to run:
     rllib train file tuned_examples/distill/halfcheetah_multitask_distillation.py

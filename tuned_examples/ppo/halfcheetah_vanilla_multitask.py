@@ -19,6 +19,9 @@ How to run:
 Results to expect: results/README.md, "multi-task PPO, log-std -1" (one seed, about
 an hour on 2 cores). The paper's vanilla multi-task A2C (Table 2): 1481, 2188, 1525,
 1874, 2276, 1429.
+
+Pass criteria (`--as-test`): 80 % of the committed seed's final training returns
+(6384, 4923, 5097, 5915, 3973, 5760; one seed, so a wider margin), rounded down to 100.
 """
 
 from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
@@ -40,6 +43,20 @@ config = (
 )
 
 stop = {"num_env_steps_sampled_lifetime": FRAMES_PER_TASK * len(PAPER_TASKS)}
+
+#: `--as-test`: each task's final training return (mean of its last episodes)
+#: must reach these.
+pass_criteria = {
+    f"env_runners/per_task/{task}/episode_return_mean": value
+    for task, value in {
+    "HalfCheetahSmallFoot-v0": 5000,
+    "HalfCheetahBigFoot-v0": 3900,
+    "HalfCheetahSmallLeg-v0": 4000,
+    "HalfCheetahSmallThigh-v0": 4700,
+    "HalfCheetahSmallTorso-v0": 3100,
+    "HalfCheetahBigTorso-v0": 4600,
+    }.items()
+}
 
 if __name__ == "__main__":
     import sys
