@@ -2,6 +2,7 @@
 
 rllib train file tuned_examples/a2c/halfcheetah_vanilla_multitask.py [overrides]
 rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic]
+rllib export CHECKPOINT --format onnx|torchscript --out DIR
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from pathlib import Path
 
 from mtrl_ray.checkpoints import CheckpointError
 from mtrl_ray.envs import UnknownVariantError
+from mtrl_ray.export import ExportError
 
 #: Errors that are the user's input, reported in one line with exit code 2.
 USER_ERRORS: tuple[type[Exception], ...] = (
     CheckpointError,
     UnknownVariantError,
     FileNotFoundError,
+    ExportError,
 )
 
 
@@ -90,6 +93,15 @@ def _upgrade_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path)
 
 
+def _export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="write one ONNX or TorchScript file per task head (see mtrl_ray/export.py)"
+    )
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--format", required=True, help="onnx or torchscript")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `rllib` argument parser."""
     parser = argparse.ArgumentParser(prog="rllib", description=__doc__.splitlines()[0])
@@ -98,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_parser(sub)
     _report_parser(sub)
     _upgrade_parser(sub)
+    _export_parser(sub)
     return parser
 
 
@@ -251,6 +264,15 @@ def cmd_upgrade_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """`rllib export CHECKPOINT --format onnx|torchscript --out DIR` (no Ray needed)."""
+    from mtrl_ray.export import export_policy
+
+    for path in export_policy(args.checkpoint, args.format, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rllib` console script."""
     # The learner and every runner are small MLPs: one torch thread each leaves the
@@ -265,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": cmd_evaluate,
         "report": cmd_report,
         "upgrade-checkpoint": cmd_upgrade_checkpoint,
+        "export": cmd_export,
     }
     try:
         return handlers[args.command](args)
