@@ -100,7 +100,11 @@ class Policy:
         Raises:
             ValueError: if the checkpoint has no head for it.
         """
-        plain = name.removeprefix(f"{NAMESPACE}/") if isinstance(name, str) else name
+        if not isinstance(name, str):
+            raise ValueError(f"task must be a name (a string), got {type(name).__name__}")
+        if name in self._heads:
+            return name
+        plain = name.removeprefix(f"{NAMESPACE}/")
         if plain not in self._heads:
             raise ValueError(
                 f"no head for task {name!r}; this policy's tasks: {', '.join(self.tasks)}"

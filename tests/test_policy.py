@@ -129,6 +129,7 @@ def test_bad_input_is_a_one_line_value_error(tmp_path):
         ({"obs": np.zeros(16), "task": TASK}, r"observation of shape \(16,\)"),
         ({"obs": np.zeros((2, 3, 17)), "task": TASK}, r"takes \(17,\) or \(N, 17\)"),
         ({"obs": ["a"] * 17, "task": TASK}, "not an array of numbers"),
+        ({"obs": obs, "task": ["a"]}, "task must be a name"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message) as e:
@@ -137,3 +138,52 @@ def test_bad_input_is_a_one_line_value_error(tmp_path):
     assert policy.act(obs, task=f"mtrl_ray/{TASK}").shape == (6,)
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         Policy.load(tmp_path / "nothing")
+
+
+@pytest.mark.slow
+def test_point_mass_checkpoint_acts_as_its_evaluation_runners(ray_module, tmp_path):
+    """A freshly trained two-task checkpoint (actions rescaled and clipped in training):
+    the evaluation runners `rllib evaluate` builds give the same actions as `Policy`."""
+    from mtrl_ray.algorithms.a2c import A2CConfig
+    from mtrl_ray.envs.point_mass import HEAVY_POINT_MASS_ID, POINT_MASS_ID
+    from mtrl_ray.evaluation import make_evaluation_runners
+    from mtrl_ray.training import RunSettings, train
+
+    tasks = [POINT_MASS_ID, HEAVY_POINT_MASS_ID]
+    config = (
+        A2CConfig()
+        .multi_task(tasks, runners_per_task=1)
+        .environment(normalize_actions=True)
+        .env_runners(num_envs_per_env_runner=4, num_cpus_per_env_runner=0.25)
+        .training(updates_per_iteration=20, lr=3e-3)
+        .debugging(seed=2)
+    )
+    checkpoint = train(
+        config, RunSettings("pm", tmp_path, {"training_iteration": 2}, verbose=False)
+    )
+    info = read_checkpoint(checkpoint)
+    assert info.actions_for_env == {"normalize_actions": True, "clip_actions": False}
+    policy = Policy.load(checkpoint)
+    assert policy.tasks == tuple(tasks)
+    # Wide enough that some means leave [-1, 1]: the runners clip them.
+    obs = np.random.default_rng(0).normal(scale=[3.0, 2.0], size=(64, 2))
+
+    def runner_actions(runner):
+        batch = {Columns.OBS: torch.from_numpy(obs), TASK_ID: torch.full((64,), runner.task_id)}
+        with torch.no_grad():
+            out = runner.module.forward_inference(batch)
+        for_env = runner._module_to_env(
+            rl_module=runner.module, batch=out, episodes=[], explore=False
+        )
+        return runner.task_name, for_env[Columns.ACTIONS_FOR_ENV]
+
+    group = make_evaluation_runners(info, episodes=1, deterministic=True)
+    try:
+        answers = dict(group.foreach_env_runner(runner_actions, local_env_runner=False))
+    finally:
+        group.stop()
+    assert set(answers) == set(tasks)
+    for task in tasks:
+        np.testing.assert_allclose(policy.act(obs, task=task), answers[task], rtol=0, atol=1e-5)
+    means = np.concatenate([policy.gaussian(obs, task)[0] for task in tasks])
+    assert (np.abs(means) > 1).any() and np.abs(np.concatenate(list(answers.values()))).max() <= 1
