@@ -17,11 +17,10 @@ from pathlib import Path
 
 from mtrl_ray.checkpoints import CheckpointError
 from mtrl_ray.envs import UnknownVariantError
-from mtrl_ray.export import ExportError
 
 
 class UsageError(ValueError):
-    """A command-line value out of range (e.g. `--replicas 0`)."""
+    """A command-line value that cannot be used (e.g. `--replicas 0`, an unknown format)."""
 
 
 #: Errors that are the user's input, reported in one line with exit code 2.
@@ -29,7 +28,6 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     CheckpointError,
     UnknownVariantError,
     FileNotFoundError,
-    ExportError,
     UsageError,
 )
 
@@ -285,9 +283,13 @@ def cmd_upgrade_checkpoint(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """`rllib export CHECKPOINT --format onnx|torchscript --out DIR` (no Ray needed)."""
-    from mtrl_ray.export import export_policy
+    from mtrl_ray.export import ExportError, export_policy
 
-    for path in export_policy(args.checkpoint, args.format, args.out):
+    try:
+        written = export_policy(args.checkpoint, args.format, args.out)
+    except ExportError as e:
+        raise UsageError(str(e)) from None
+    for path in written:
         print(f"wrote {path}")
     return 0
 
