@@ -303,7 +303,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"--replicas must be >= 1, --port in 1..65535: {args.replicas}, {args.port}"
         )
     Policy.load(args.checkpoint)  # fail fast, before Ray starts
-    from mtrl_ray.serving import REPLICA_CPUS, serve_until_interrupted
+    try:
+        from mtrl_ray.serving import REPLICA_CPUS, serve_until_interrupted
+    except ImportError as e:
+        raise UsageError(f"rllib serve needs Ray Serve ({e}): pip install 'ray[serve]'") from None
 
     _init_ray(args.ray_address, cpus_wanted=args.replicas * REPLICA_CPUS + 1)
     serve_until_interrupted(args.checkpoint, args.port, args.replicas, args.host)
