@@ -2,6 +2,20 @@
 
 Importing the package registers the gym-extensions MuJoCo variants (HalfCheetah,
 Hopper, Walker2d, Humanoid body parts and gravity) with gymnasium.
+`mtrl_ray.Policy` (a trained checkpoint's policy, outside training) is imported on
+first use, so that importing the package stays light.
 """
 
+from typing import Any
+
 from mtrl_ray import envs as _envs  # noqa: F401
+
+__all__ = ["Policy"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Policy":
+        from mtrl_ray.policy import Policy
+
+        return Policy
+    raise AttributeError(f"module 'mtrl_ray' has no attribute {name!r}")

@@ -2,6 +2,8 @@
 
 rllib train file tuned_examples/a2c/halfcheetah_vanilla_multitask.py [overrides]
 rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic]
+rllib export CHECKPOINT --format onnx|torchscript --out DIR
+rllib serve CHECKPOINT [--port 8000] [--replicas 1] [--host 127.0.0.1] [--ray-address ...]
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from mtrl_ray.checkpoints import CheckpointError
 from mtrl_ray.envs import UnknownVariantError
 from mtrl_ray.training.search_space import apply_overrides
 
+
+class UsageError(ValueError):
+    """A command-line value that cannot be used (e.g. `--replicas 0`, an unknown format)."""
+
+
 #: Errors that are the user's input, reported in one line with exit code 2.
 USER_ERRORS: tuple[type[Exception], ...] = (
     CheckpointError,
     UnknownVariantError,
     FileNotFoundError,
+    UsageError,
 )
 
 
@@ -112,6 +120,26 @@ def _upgrade_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", type=Path)
 
 
+def _export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="write one ONNX or TorchScript file per task head (see mtrl_ray/export.py)"
+    )
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--format", required=True, help="onnx or torchscript")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the policy over HTTP with Ray Serve: POST /act")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    p.add_argument("--replicas", type=int, default=1, help="policy replicas (default 1)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="listen address (default 127.0.0.1; 0.0.0.0: all)"
+    )
+    p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `rllib` argument parser."""
     parser = argparse.ArgumentParser(prog="rllib", description=__doc__.splitlines()[0])
@@ -120,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_parser(sub)
     _report_parser(sub)
     _upgrade_parser(sub)
+    _export_parser(sub)
+    _serve_parser(sub)
     return parser
 
 
@@ -329,6 +359,38 @@ def cmd_upgrade_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """`rllib export CHECKPOINT --format onnx|torchscript --out DIR` (no Ray needed)."""
+    from mtrl_ray.export import ExportError, export_policy
+
+    try:
+        written = export_policy(args.checkpoint, args.format, args.out)
+    except ExportError as e:
+        raise UsageError(str(e)) from None
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`rllib serve CHECKPOINT`: deploys the policy, serves until Ctrl-C, then stops it."""
+    from mtrl_ray.policy import Policy
+
+    if args.replicas < 1 or not 0 < args.port < 65536:
+        raise UsageError(
+            f"--replicas must be >= 1, --port in 1..65535: {args.replicas}, {args.port}"
+        )
+    Policy.load(args.checkpoint)  # fail fast, before Ray starts
+    try:
+        from mtrl_ray.serving import REPLICA_CPUS, serve_until_interrupted
+    except ImportError as e:
+        raise UsageError(f"rllib serve needs Ray Serve ({e}): pip install 'ray[serve]'") from None
+
+    _init_ray(args.ray_address, cpus_wanted=args.replicas * REPLICA_CPUS + 1)
+    serve_until_interrupted(args.checkpoint, args.port, args.replicas, args.host)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rllib` console script."""
     # The learner and every runner are small MLPs: one torch thread each leaves the
@@ -345,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": cmd_evaluate,
         "report": cmd_report,
         "upgrade-checkpoint": cmd_upgrade_checkpoint,
+        "export": cmd_export,
+        "serve": cmd_serve,
     }
     try:
         return handlers[args.command](args)

@@ -94,11 +94,13 @@ class SampleDiagGaussian(ConnectorV2):
             actions = mean
         # log N(a; mean, std) summed over dimensions, as TorchDiagGaussian.logp.
         logp = (-0.5 * noise**2 - log_std - 0.5 * np.log(2.0 * np.pi)).sum(-1)
-        for_env = actions
-        if self.normalize_actions:
-            for_env = self._low + (actions + 1.0) * (self._high - self._low) / 2.0
-        if self.normalize_actions or self.clip_actions:
-            for_env = np.clip(for_env, self._low, self._high)
+        for_env = map_actions(
+            actions,
+            self._low,
+            self._high,
+            normalize_actions=self.normalize_actions,
+            clip_actions=self.clip_actions,
+        )
         return {
             Columns.ACTIONS: actions,
             Columns.ACTIONS_FOR_ENV: for_env,
@@ -106,6 +108,32 @@ class SampleDiagGaussian(ConnectorV2):
             Columns.ACTION_DIST_INPUTS: dist_inputs,
             TASK_ID: _numpy(batch[TASK_ID]),
         }
+
+
+def map_actions(
+    actions: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    *,
+    normalize_actions: bool,
+    clip_actions: bool,
+) -> np.ndarray:
+    """The module's actions as the env gets them (RLlib's `NormalizeAndClipActions`).
+
+    Args:
+        actions: (..., act_dim) actions of the module.
+        low: The action space's lower bounds (float32).
+        high: Its upper bounds (float32).
+        normalize_actions: The module acts in [-1, 1]: map linearly onto [low, high]
+            and clip to it.
+        clip_actions: Without `normalize_actions`: clip to [low, high]. With neither,
+            `actions` are returned unchanged.
+    """
+    if normalize_actions:
+        actions = low + (actions + 1.0) * (high - low) / 2.0
+    if normalize_actions or clip_actions:
+        actions = np.clip(actions, low, high)
+    return actions
 
 
 def _numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
