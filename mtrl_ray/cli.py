@@ -80,6 +80,11 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         "--as-test", action="store_true",
         help="exit 1 unless every trial reaches the tuned example's pass_criteria",
     )  # fmt: skip
+    p.add_argument("--wandb", metavar="PROJECT", help="log to Weights & Biases (`track` extra)")
+    p.add_argument(
+        "--mlflow", metavar="URI", nargs="?", const="mlruns",
+        help="log to MLflow (`track` extra; default URI: ./mlruns)",
+    )  # fmt: skip
     p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
 
 
@@ -251,7 +256,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """`rllib train file PATH`: the experiment as a Ray Tune run."""
     from mtrl_ray import provenance
     from mtrl_ray.training import RunSettings, prepare, run
-    from mtrl_ray.training.stop import check_criteria
+    from mtrl_ray.training.stop import check_criteria, for_tasks
+    from mtrl_ray.training.trackers import tracker_callbacks
     from mtrl_ray.tuned_example import TunedExampleError, load_tuned_example
 
     example = load_tuned_example(args.path)
@@ -264,21 +270,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         grids = _apply_overrides(example, args)
         config = example.config
         config.provenance = provenance.collect(["rllib", *args.argv])
+        name = args.name or example.name
         settings = RunSettings(
-            name=args.name or example.name,
+            name=name,
             storage_path=args.storage_path,
             stop=example.stop,
             checkpoint_every=args.checkpoint_every,
             keep_checkpoints=args.keep_checkpoints,
             max_failures=args.max_failures,
             max_concurrent=args.max_concurrent,
+            callbacks=tracker_callbacks(name, args.wandb, args.mlflow),
         )
         experiment = prepare(
             config, settings, {**example.grids, **grids}, _seeds(args.seeds), args.resume
         )
-        criteria = check_criteria(example.pass_criteria, config.task_set.names, "pass_criteria")
+        tasks = config.task_set.names
+        criteria = check_criteria(for_tasks(example.pass_criteria, tasks), tasks, "pass_criteria")
         if args.as_test and not criteria:
-            raise ValueError("--as-test needs `pass_criteria` in the tuned example")
+            raise ValueError("--as-test needs `pass_criteria` for these tasks in the example")
     except ValueError as e:  # RLlib's and our config validation
         raise TunedExampleError(f"{args.path}: {str(e).strip().splitlines()[0]}") from None
     runners = config.num_env_runners + (config.evaluation_num_env_runners or 0)

@@ -202,3 +202,27 @@ def test_an_unknown_stop_key_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "unknown result key 'timesteps_total'" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_trackers_log_offline(ray_local, tmp_path, monkeypatch):
+    """--wandb (offline) and --mlflow (a local folder) receive the per-task curves."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    argv = ["train", "file", str(POINT_MASS), "--stop-iters", "2", "--name", "tracked"]
+    argv += ["--storage-path", str(tmp_path / "runs"), "--wandb", "mtrl-test"]
+    assert main([*argv, "--mlflow", str(tmp_path / "mlruns")]) == 0
+    (offline,) = (tmp_path / "wandb").glob("offline-run-*")
+    assert any(offline.glob("run-*.wandb"))
+    metric = f"env_runners/per_task/{TASKS[0]}/num_env_steps_sampled_lifetime"
+    (history,) = (tmp_path / "mlruns").glob(f"*/*/metrics/{metric}")
+    assert history.read_text().split()[-2] == str(2 * ITERATION_STEPS // 2)
+
+
+def test_a_tracker_without_a_login_is_refused(tmp_path, capsys, monkeypatch):
+    for var in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    argv = ["train", "file", str(POINT_MASS), "--storage-path", str(tmp_path), "--wandb", "p"]
+    assert main(argv) == 2
+    assert "--wandb needs WANDB_API_KEY" in capsys.readouterr().err

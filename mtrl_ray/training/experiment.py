@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtrl_ray.training.search_space import Path_, search_space, trial_name
+from mtrl_ray.training.search_space import Path_, first_variant, search_space, trial_name
 from mtrl_ray.training.stop import check_criteria
 
 
@@ -196,9 +196,7 @@ def _warn_if_unschedulable(experiment: Experiment) -> None:
     """Says so when no trial fits the cluster's CPUs (Tune would wait for more nodes)."""
     import ray
 
-    config = experiment.algo_class.get_default_config().update_from_dict(
-        {k: v for k, v in experiment.param_space.items() if not _is_grid(v)}
-    )
+    config = first_variant(experiment.param_space)
     needed = experiment.algo_class.default_resource_request(config).required_resources
     have = ray.cluster_resources().get("CPU", 0.0)
     if needed.get("CPU", 0.0) > have:
@@ -208,10 +206,6 @@ def _warn_if_unschedulable(experiment: Experiment) -> None:
             file=sys.stderr,
             flush=True,
         )
-
-
-def _is_grid(value: Any) -> bool:
-    return isinstance(value, dict) and "grid_search" in value
 
 
 def _trial_name(trial: Any) -> str:

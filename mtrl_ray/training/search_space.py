@@ -92,6 +92,14 @@ def search_space(
     return space, trials
 
 
+def first_variant(space: Mapping[str, Any]) -> dict[str, Any]:
+    """`space` with every grid_search replaced by its first value."""
+    resolved = copy.deepcopy(dict(space))
+    for path, values in grid_paths(space):
+        _set(resolved, path, values[0])
+    return resolved
+
+
 def grid_paths(space: Mapping[str, Any], prefix: Path_ = ()) -> list[tuple[Path_, list]]:
     """(key path, values) of every grid_search in a nested dict, in order."""
     found = []

@@ -90,6 +90,21 @@ def _canonical(key: str, tasks: tuple[str, ...]) -> str | None:
     return None
 
 
+def for_tasks(criteria: Mapping[str, float], tasks: Iterable[str]) -> dict[str, float]:
+    """`criteria` without the per-task keys of tasks not in `tasks`.
+
+    A tuned example's pass criteria name each of its tasks; run on fewer
+    (`--tasks`), the others' do not apply.
+    """
+    prefix = f"{ENV_RUNNER_RESULTS}/{metrics.PER_TASK}/"
+    tasks = tuple(tasks)
+    return {
+        key: value
+        for key, value in criteria.items()
+        if not key.startswith(prefix) or key[len(prefix) :].rpartition("/")[0] in tasks
+    }
+
+
 def unmet(criteria: Mapping[str, float], result: Mapping[str, object]) -> list[str]:
     """The criteria a flattened result does not meet, as "key: value < threshold"."""
     failed = []

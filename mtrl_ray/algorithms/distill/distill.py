@@ -24,6 +24,7 @@ import ray
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.connectors.learner import LearnerConnectorPipeline
 from ray.rllib.utils.annotations import override
+from ray.tune.execution.placement_groups import PlacementGroupFactory
 from typing_extensions import Self
 
 from mtrl_ray.algorithms.a2c.a2c import A2C, A2CConfig
@@ -181,6 +182,22 @@ class Distill(A2C):
     @override(A2C)
     def get_default_config(cls) -> DistillConfig:
         return DistillConfig()
+
+    @classmethod
+    @override(A2C)
+    def default_resource_request(cls, config: Any) -> PlacementGroupFactory:
+        """A2C's bundles plus one for the TeacherPool actor.
+
+        Under Tune the trial's actors are placed in its placement group, the pool
+        too: without a bundle of its own it would wait forever for a CPU.
+        """
+        factory = super().default_resource_request(config)
+        if isinstance(config, dict):
+            config = cls.get_default_config().update_from_dict(config)
+        return PlacementGroupFactory(
+            bundles=[*factory.bundle_specs, {"CPU": config.teacher_pool_num_cpus}],
+            strategy=factory.strategy,
+        )
 
     @override(A2C)
     def setup(self, config: Any) -> None:
