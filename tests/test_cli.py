@@ -54,6 +54,7 @@ def action_modes(runner) -> list[tuple[bool, bool]]:
     return [(c.normalize_actions, c.clip_actions) for c in runner._module_to_env.connectors]
 
 
+@pytest.mark.slow
 def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     assert main(train_args(tmp_path, "run", 400)) == 0
     out = capsys.readouterr().out
@@ -254,6 +255,7 @@ def test_config_override(tmp_path):
     assert example.config.normalize_rewards is True and example.config.lr == 0.001
 
 
+@pytest.mark.slow
 def test_yaml_tuned_example_trains(ray_local, tmp_path, capsys):
     from mtrl_ray.cli import _cluster_running
 

@@ -16,6 +16,8 @@ from mtrl_ray.algorithms.a2c import A2CConfig
 from mtrl_ray.envs import VARIANTS
 from mtrl_ray.envs.point_mass import POINT_MASS_ID
 
+pytestmark = pytest.mark.slow  # every test here starts Ray
+
 TWO_TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigTorso-v0"]
 
 

@@ -29,8 +29,6 @@ STEPS_KEY = "env_runners/per_task/{}/num_env_steps_sampled_lifetime"
 #: One PointMass iteration: 100 updates x 5 steps x 8 envs x 2 tasks.
 ITERATION_STEPS = 8000
 
-pytestmark = pytest.mark.slow
-
 
 def rows(trial: Path) -> list[dict]:
     lines = (trial / "result.json").read_text().splitlines()
@@ -46,6 +44,7 @@ def event_tags(trial: Path) -> set[str]:
     return set(accumulator.Tags()["scalars"])
 
 
+@pytest.mark.slow
 def test_seeds_run_as_trials_with_tensorboard_and_pass(ray_local, tmp_path, capsys):
     """--seeds 0,1: two trial folders, per-task TensorBoard curves, --as-test passes."""
     argv = ["train", "file", str(POINT_MASS), "--seeds", "0,1", "--as-test"]
@@ -93,6 +92,7 @@ def test_seeds_run_as_trials_with_tensorboard_and_pass(ray_local, tmp_path, caps
     assert "seed0: FAILED env_runners/per_task/mtrl_ray/PointMass-v0" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_checkpoint_saved_outside_tune_is_complete(ray_local, tmp_path, capsys):
     config = load_tuned_example(POINT_MASS).config.training(updates_per_iteration=2)
     algo = config.build_algo()
@@ -119,6 +119,7 @@ class KillTrialOnce(Callback):
             os.kill(result["pid"], signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_a_killed_trial_recovers_from_its_checkpoint(ray_local, tmp_path):
     """Tune restarts the trial from iteration 2's checkpoint; the run ends exactly."""
     example = load_tuned_example(POINT_MASS)
@@ -136,6 +137,7 @@ def test_a_killed_trial_recovers_from_its_checkpoint(ray_local, tmp_path):
     assert results[-1]["num_env_steps_sampled_lifetime"] == 5 * ITERATION_STEPS
 
 
+@pytest.mark.slow
 def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
     """The driver (and the Ray it started) dies mid-run; `--resume` completes the run."""
     argv = [sys.executable, "-m", "mtrl_ray.cli", "train", "file", str(POINT_MASS)]
@@ -204,6 +206,7 @@ def test_an_unknown_stop_key_is_refused(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_trackers_log_offline(ray_local, tmp_path, monkeypatch):
     """--wandb (offline) and --mlflow (a local folder) receive the per-task curves."""
     monkeypatch.setenv("WANDB_MODE", "offline")

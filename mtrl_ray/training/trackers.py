@@ -3,7 +3,8 @@
 Both are optional (`pip install "mtrl-ray[track]"`) and checked before Ray starts:
 a missing package or, for W&B, no way to log in is a one-line error. W&B runs
 offline with `WANDB_MODE=offline` (files under `WANDB_DIR`, `wandb sync` later);
-MLflow logs to any tracking URI, by default a local `mlruns/` folder.
+MLflow logs to any tracking URI, by default a local `mlruns/` folder (MLflow's
+file store, which MLflow 3 enables only on request: this module requests it).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def tracker_callbacks(
 
         if "://" not in mlflow_uri:
             mlflow_uri = Path(mlflow_uri).expanduser().resolve().as_uri()
+        if mlflow_uri.startswith("file:"):
+            # MLflow 3 keeps its folder store for existing users only; a local folder
+            # is what a user without a tracking server has.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         callbacks.append(MLflowLoggerCallback(tracking_uri=mlflow_uri, experiment_name=experiment))
     return tuple(callbacks)
 

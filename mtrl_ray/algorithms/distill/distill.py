@@ -195,7 +195,7 @@ class Distill(A2C):
         if isinstance(config, dict):
             config = cls.get_default_config().update_from_dict(config)
         return PlacementGroupFactory(
-            bundles=[*factory.bundle_specs, {"CPU": config.teacher_pool_num_cpus}],
+            bundles=[*factory.bundles, {"CPU": config.teacher_pool_num_cpus}],
             strategy=factory.strategy,
         )
 
