@@ -14,6 +14,13 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.torch_utils import clip_gradients as rllib_clip_gradients
 from ray.rllib.utils.typing import ModuleID, TensorType
 
+from mtrl_ray.algorithms.multi_task_learner import (
+    log_mean_over_tasks,
+    log_per_task,
+    per_task_means,
+    select_rows,
+    task_rows,
+)
 from mtrl_ray.algorithms.pcgrad import PCGradLearner
 from mtrl_ray.checkpoints import read_checkpoint, read_weights
 from mtrl_ray.columns import TASK_ID
@@ -28,15 +35,30 @@ from mtrl_ray.modules.observation_normalizer import update_observation_statistic
 POLICY_LOSS = "pg_loss"
 VF_LOSS = "vf_loss"
 ENTROPY = "entropy"
+TOTAL_LOSS = TorchLearner.TOTAL_LOSS_KEY
 NUM_TASK_UPDATES = "num_task_updates"
 
 
 class A2CTorchLearner(PCGradLearner, TorchLearner):
-    """Central learner: owns the multi-head module, computes the A2C loss.
+    """Central learner: owns the multi-head module, computes the A2C loss, updates.
 
-    Batch preparation lives in connectors (n-step returns); this class holds only
-    the loss, the optimizer choice, and the multi-task update order.
+    Batch preparation lives in connectors (n-step returns; on the default lean
+    path the config's `FragmentBatch` + `NStepReturns`, else this learner adds
+    RLlib's pieces). This class holds the loss and its per-task metrics, RMSprop
+    over the trainable parameters, the fused gradient clipping, the multi-task
+    update order (`cycle`'s own step loop, or RLlib's one step for `joint`), the
+    per-task observation-statistics update after each update, PCGrad (via
+    `PCGradLearner`) and the fine-tuning start.
+
+    Metrics, per module: `per_task/<task>/{pg_loss, vf_loss, entropy, total_loss}`
+    for each task of the update, and at the top level `pg_loss`, `vf_loss`,
+    `entropy`: the mean over the update's tasks of the per-task values.
+    `total_loss` is the loss the optimizer saw (`joint`: the mean over all rows;
+    `cycle`: the mean of the tasks' step losses).
     """
+
+    #: The terms the loss logs per task (and as their mean over tasks).
+    loss_terms: tuple[str, ...] = (POLICY_LOSS, VF_LOSS, ENTROPY, TOTAL_LOSS)
 
     @override(TorchLearner)
     def build(self) -> None:
@@ -104,10 +126,6 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
         module = self.module[module_id].unwrapped()
         # The bootstrap timestep appended to each fragment carries no loss.
         mask = batch[Columns.LOSS_MASK].bool() if Columns.LOSS_MASK in batch else None
-
-        def mean(x: torch.Tensor) -> torch.Tensor:
-            return x[mask].mean() if mask is not None else x.mean()
-
         pi = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
         log_prob = pi.logp(batch[Columns.ACTIONS])
         advantages = batch[Columns.ADVANTAGES]  # R_t - V(s_t), no gradient
@@ -121,7 +139,7 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
         task_ids = batch[TASK_ID].reshape(-1).long() if TASK_ID in batch else None
         if config.task_loss_weights:
             per_sample = per_sample * self._task_weights(module, config)[task_ids]
-        total_loss = mean(per_sample)
+        total_loss = per_sample[mask].mean() if mask is not None else per_sample.mean()
         if config.pcgrad:
             # Each task's share of the mean (the shares sum to it), for PCGrad.
             keep = mask if mask is not None else torch.ones_like(task_ids, dtype=torch.bool)
@@ -129,13 +147,9 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
                 per_sample[keep & (task_ids == t)].sum() / keep.sum()
                 for t in torch.unique(task_ids[keep])
             ]
-        pg_loss, vf_loss, entropy = mean(pg), mean(vf), mean(entropy)
-
-        self.metrics.log_dict(
-            {POLICY_LOSS: pg_loss, VF_LOSS: vf_loss, ENTROPY: entropy},
-            key=module_id,
-            window=1,
-        )
+        terms = {POLICY_LOSS: pg, VF_LOSS: vf, ENTROPY: entropy, TOTAL_LOSS: per_sample}
+        per_task = per_task_means(terms, task_rows(batch))
+        log_per_task(self.metrics, module_id, module.cfg.tasks, per_task)
         return total_loss
 
     @staticmethod
@@ -167,6 +181,7 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
         """
         fwd_out, losses, norm = {}, {}, None
         for module_id, module_batch in batch.items():
+            task_names = self.module[module_id].unwrapped().cfg.tasks
             module = self.module[module_id]
             # `forward_train` re-enters train mode (a walk over every submodule) at
             # each call: once per cycle here, then what it wraps.
@@ -176,21 +191,30 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
             params = [p for group in optimizer.param_groups for p in group["params"]]
             task_ids = module_batch[TASK_ID].reshape(-1)
             tasks = torch.unique(task_ids)  # sorted: E_1, ..., E_n
+            task_losses = []
             for task in tasks:
                 rows = task_ids == task
                 task_batch = {k: select_rows(v, rows) for k, v in module_batch.items()}
                 fwd_out[module_id] = module._forward_train(task_batch)
-                losses[module_id] = self.compute_loss_for_module(
+                loss = self.compute_loss_for_module(
                     module_id=module_id, config=config, batch=task_batch, fwd_out=fwd_out[module_id]
                 )
+                task_losses.append(loss.detach())
                 norm = gradient_step(
                     optimizer,
                     params,
-                    losses[module_id],
+                    loss,
                     config.grad_clip,
                     config.grad_clip_by,
                     zero_non_finite=not config.torch_skip_nan_gradients,
                 )
+            # Each step logged its task's terms, and its own as the top level: make the
+            # top level the mean over the tasks, and the returned loss (logged by
+            # RLlib as `total_loss`) the mean of the steps' losses.
+            log_mean_over_tasks(
+                self.metrics, module_id, [task_names[t] for t in tasks.tolist()], self.loss_terms
+            )
+            losses[module_id] = sum(task_losses) / len(task_losses)
             self.metrics.log_value((module_id, NUM_TASK_UPDATES), len(tasks), window=1)
             if norm is not None and config.grad_clip_by == "global_norm":
                 key = (module_id, f"gradients_{DEFAULT_OPTIMIZER}_global_norm")
@@ -259,10 +283,3 @@ def gradient_step(
             torch.nan_to_num_(g)
     optimizer.step()
     return norm
-
-
-def select_rows(value: Any, rows: torch.Tensor) -> Any:
-    """`value[rows]` for a per-row tensor column; anything else unchanged."""
-    if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == rows.shape[0]:
-        return value[rows]
-    return value

@@ -5,16 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from ray.rllib.algorithms.ppo.ppo import (
+    LEARNER_RESULTS_KL_KEY,
+    LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY,
+    LEARNER_RESULTS_VF_LOSS_UNCLIPPED_KEY,
+)
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.learner.learner import Learner
+from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY, Learner
 from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.annotations import override
 
-from mtrl_ray.algorithms.a2c.a2c_torch_learner import select_rows
+from mtrl_ray.algorithms.multi_task_learner import (
+    on_rows,
+    rllib_loss_with_task_metrics,
+    rllib_terms_per_task,
+    task_rows,
+)
 from mtrl_ray.algorithms.pcgrad import PCGradLearner
-from mtrl_ray.columns import TASK_ID
 from mtrl_ray.modules.observation_normalizer import update_observation_statistics
+
+#: What RLlib's PPO loss logs; each is also logged per task.
+PPO_TERMS = (
+    POLICY_LOSS_KEY,
+    VF_LOSS_KEY,
+    LEARNER_RESULTS_VF_LOSS_UNCLIPPED_KEY,
+    LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY,
+    ENTROPY_KEY,
+    LEARNER_RESULTS_KL_KEY,
+)
 
 
 class MultiTaskPPOTorchLearner(PCGradLearner, PPOTorchLearner):
@@ -28,6 +47,11 @@ class MultiTaskPPOTorchLearner(PCGradLearner, PPOTorchLearner):
 
     With `pcgrad` or `task_loss_weights`, PPO's loss is computed per task on each
     minibatch (RLlib's loss, on the task's rows) and combined by row share and weight.
+    Without, RLlib's loss on the whole minibatch trains, and the per-task losses
+    (without gradient) give the metrics: every term RLlib's PPO logs (`policy_loss`,
+    `vf_loss`, `entropy`, ...) as `per_task/<task>/<term>`, and at the top level
+    the mean over the minibatch's tasks (of the last minibatch, as RLlib logs).
+    `total_loss` is the loss the optimizer saw.
     """
 
     @override(PPOTorchLearner)
@@ -38,28 +62,32 @@ class MultiTaskPPOTorchLearner(PCGradLearner, PPOTorchLearner):
 
     @override(PPOTorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        ppo_loss = super().compute_loss_for_module
+        tasks = self.module[module_id].unwrapped().cfg.tasks
         if not (config.pcgrad or config.task_loss_weights):
-            return super().compute_loss_for_module(
-                module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
+            return rllib_loss_with_task_metrics(
+                self.metrics,
+                ppo_loss,
+                PPO_TERMS,
+                module_id=module_id,
+                config=config,
+                batch=batch,
+                fwd_out=fwd_out,
+                task_names=tasks,
             )
+        rows = task_rows(batch, loss_mask=False)  # RLlib's loss applies the mask itself
+        loss_on_rows = on_rows(ppo_loss, module_id=module_id, config=config, batch=batch,
+                               fwd_out=fwd_out)  # fmt: skip
         # PPO's own loss on each task's rows of the minibatch, weighted by the task's
         # share of the (unmasked) rows: the shares sum to PPO's loss on the whole
         # minibatch, or to its per-task-weighted version.
-        task_ids = batch[TASK_ID].reshape(-1).long()
+        losses = rllib_terms_per_task(self.metrics, module_id, tasks, PPO_TERMS, loss_on_rows, rows)
         keep = batch.get(Columns.LOSS_MASK)
-        keep = torch.ones_like(task_ids, dtype=torch.bool) if keep is None else keep.bool()
+        keep = torch.ones_like(rows[next(iter(rows))]) if keep is None else keep.bool()
         weights = config.task_loss_weights or {}
-        tasks = self.module[module_id].unwrapped().cfg.tasks
         shares = []
-        for task in torch.unique(task_ids).tolist():
-            rows = task_ids == task
-            loss = super().compute_loss_for_module(
-                module_id=module_id,
-                config=config,
-                batch={k: select_rows(v, rows) for k, v in batch.items()},
-                fwd_out={k: select_rows(v, rows) for k, v in fwd_out.items()},
-            )
-            share = (keep & rows).sum() / keep.sum().clamp(min=1)
+        for task, loss in losses.items():
+            share = (keep & rows[task]).sum() / keep.sum().clamp(min=1)
             shares.append(float(weights.get(tasks[task], 1.0)) * share * loss)
         if config.pcgrad:
             self.task_losses[module_id] = shares
