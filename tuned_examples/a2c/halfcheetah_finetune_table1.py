@@ -37,6 +37,7 @@ def source_checkpoint(sources: Path, task: str) -> Path:
 
 def fine_tune(source: Path, target: str, frames: list[int], run_dir: Path) -> dict[int, Path]:
     """Trains target from source up to max(frames); returns {frames: checkpoint}."""
+    from mtrl_ray.checkpoints import newest_checkpoint
     from mtrl_ray.cli import main
 
     every = min(frames) // FRAMES_PER_ITERATION
@@ -47,9 +48,9 @@ def fine_tune(source: Path, target: str, frames: list[int], run_dir: Path) -> di
         argv += ["--config", json.dumps({"fine_tune_from": str(source)})]
         argv += ["--stop-timesteps", str(max(frames)), "--checkpoint-every", str(every)]
         argv += ["--storage-path", str(run_dir.parent), "--name", run_dir.name]
-        done = sorted((run_dir / "checkpoints").glob("checkpoint_*"))
-        if done:
-            argv += ["--restore", str(done[-1])]
+        done = newest_checkpoint(run_dir / "checkpoints")
+        if done is not None:
+            argv += ["--restore", str(done)]
         if main(argv) != 0:
             raise SystemExit(f"fine-tuning {run_dir.name} failed")
     return wanted

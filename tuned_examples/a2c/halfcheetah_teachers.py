@@ -30,8 +30,9 @@ FINISHED = "FINISHED"
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest checkpoint of a run folder, if any."""
-    checkpoints = sorted((run_dir / "checkpoints").glob("checkpoint_*"))
-    return checkpoints[-1] if checkpoints else None
+    from mtrl_ray.checkpoints import newest_checkpoint
+
+    return newest_checkpoint(run_dir / "checkpoints")
 
 
 def train_teachers(tasks: list[str], stop_timesteps: int, storage: Path, seed: int) -> int:
