@@ -52,7 +52,8 @@ EPISODE_HOOKS = ("on_episode_created", "on_episode_start", "on_episode_step", "o
 
 
 class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
-    """A2C with the paper's defaults (REFERENCE.md, section 4.1).
+    """A2C with the paper's defaults (Arora et al., section 4.1, and the A2C code
+    it was built on, ikostrikov's pytorch-a2c-ppo-acktr).
 
     Example:
         >>> config = A2CConfig().multi_task(["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"])
