@@ -16,6 +16,7 @@ TWO_TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
 STEPS_PER_TASK = 64
 
 
+@pytest.mark.slow
 def test_two_tasks_on_pinned_runners(ray_local):
     config = (
         MultiTaskPPOConfig()
@@ -64,6 +65,7 @@ def _mean_return(algo, episodes: int = 20) -> float:
     return float(np.mean([x for rs in returns for x in rs]))
 
 
+@pytest.mark.slow
 def test_ppo_learns_point_mass(ray_local, tmp_path):
     """Return rises well past random; the checkpoint evaluates like the trained policy."""
     config = (
