@@ -131,7 +131,14 @@ def test_per_task_shares_sum_to_ppo_loss_and_weights_apply():
             batch=batch,
             fwd_out=module.forward_train(batch),
         )
-        return learner, loss
+        # The per-task shares (what PCGrad and the task weights take).
+        parts = learner.per_task_losses(
+            module_id=DEFAULT_MODULE_ID,
+            config=learner.config,
+            batch=batch,
+            fwd_out=module.forward_train(batch),
+        )
+        return list(parts.shares.values()), loss
 
     base = MultiTaskPPOConfig().multi_task(TWO_TASKS)
     reference = (
@@ -140,9 +147,8 @@ def test_per_task_shares_sum_to_ppo_loss_and_weights_apply():
         .state_dict()
     )
     _, plain = learner_and_loss()
-    learner, split = learner_and_loss(pcgrad=True)
+    shares, split = learner_and_loss(pcgrad=True)
     torch.testing.assert_close(split, plain)
-    shares = learner.task_losses[DEFAULT_MODULE_ID]
     assert len(shares) == 2
     torch.testing.assert_close(sum(shares), plain)
     _, weighted = learner_and_loss(task_loss_weights={TWO_TASKS[1]: 0.0})

@@ -1,8 +1,11 @@
-"""Per-task pieces every multi-task learner shares: row selection and per-task metrics.
+"""Per-task pieces every multi-task learner shares: rows, loss shares, metrics.
 
 A train batch mixes the tasks' samples, told apart by the `task_id` column. The
-learners (A2C, distillation, PPO, APPO) select a task's rows with `select_rows` and
-log every loss term per task with `log_per_task`:
+learners (A2C, distillation, PPO, APPO) select a task's rows with `task_rows` /
+`select_rows`; A2C and PPO split their loss into per-task shares (`TaskLosses`,
+weighted by `task_loss_weights`), which PCGrad takes as its argument
+(`mtrl_ray.algorithms.pcgrad.pcgrad_loss`); every learner logs each loss term per
+task with `log_per_task`:
 
 - `<module>/per_task/<task>/<term>`: the term on that task's rows of the update;
 - `<module>/<term>`: the mean over the update's tasks of those per-task values (not
@@ -14,6 +17,7 @@ Both use window 1: a result dict shows the last update of the iteration.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -60,6 +64,39 @@ def per_task_means(
         task: {name: value.detach()[mask].mean() for name, value in terms.items()}
         for task, mask in rows.items()
     }
+
+
+@dataclass(frozen=True)
+class TaskLosses:
+    """A loss on a multi-task batch and its parts per task.
+
+    Attributes:
+        total: The loss to minimize (before any PCGrad).
+        shares: {task id: the task's part of `total`, weighted}; they sum to `total`.
+            None when neither PCGrad nor task weights need them (the plain loss).
+        terms: {task id: {metric term: value on the task's rows}}, for `log_per_task`.
+    """
+
+    total: torch.Tensor
+    shares: dict[int, torch.Tensor] | None
+    terms: dict[int, dict[str, Any]]
+
+
+def task_weights(task_names: Sequence[str], weights: Mapping[str, float] | None) -> list[float]:
+    """Each task's loss weight, by task id, from `task_loss_weights` (default 1)."""
+    return [float((weights or {}).get(task, 1.0)) for task in task_names]
+
+
+def row_shares(
+    per_row: torch.Tensor, rows: Mapping[int, torch.Tensor], weights: Sequence[float]
+) -> dict[int, torch.Tensor]:
+    """{task: weight x the task's part of the mean of `per_row` over all `rows`}.
+
+    Unweighted, the parts sum to that mean: sum(task's rows) / number of rows.
+    """
+    n = sum(mask.sum() for mask in rows.values())
+    shares = {task: per_row[mask].sum() / n for task, mask in rows.items()}
+    return {t: s if weights[t] == 1.0 else weights[t] * s for t, s in shares.items()}
 
 
 def log_per_task(
@@ -123,35 +160,31 @@ def on_rows(
 def rllib_terms_per_task(
     metrics: MetricsLogger,
     module_id: str,
-    task_names: Sequence[str],
     terms: Sequence[str],
     loss_on_rows: Callable[[torch.Tensor], torch.Tensor],
     rows: Mapping[int, torch.Tensor],
-) -> dict[int, torch.Tensor]:
-    """Runs an RLlib loss on each task's rows; logs what it logged, per task and mean.
+) -> tuple[dict[int, torch.Tensor], dict[int, dict[str, float]]]:
+    """Runs an RLlib loss on each task's rows; reads back the terms each call logged.
 
     RLlib's PPO and APPO losses log their terms (`policy_loss`, `vf_loss`, ...) at
-    `<module>/<term>` with window 1; each call's values are read back and logged
-    under the task.
+    `<module>/<term>` with window 1 (the caller then logs them per task).
 
     Args:
         metrics: The learner's metrics logger.
         module_id: The module.
-        task_names: The module's tasks, by task id.
         terms: The keys the loss logs.
         loss_on_rows: Computes the loss on the rows of one boolean mask.
         rows: {task id: mask}, e.g. from `task_rows` (without the loss mask: RLlib's
             losses apply it themselves).
 
     Returns:
-        {task id: the loss on the task's rows}.
+        {task id: the loss on the task's rows}, {task id: {term: value}}.
     """
     losses, values = {}, {}
     for task, mask in rows.items():
         losses[task] = loss_on_rows(mask)
         values[task] = {term: _float(metrics.peek((module_id, term))) for term in terms}
-    log_per_task(metrics, module_id, task_names, values)
-    return losses
+    return losses, values
 
 
 def rllib_loss_with_task_metrics(
@@ -177,7 +210,8 @@ def rllib_loss_with_task_metrics(
         loss_on_rows = on_rows(loss_fn, module_id=module_id, config=config, batch=batch,
                                fwd_out=fwd_out)  # fmt: skip
         rows = task_rows(batch, loss_mask=False)  # RLlib's losses apply the mask
-        rllib_terms_per_task(metrics, module_id, task_names, terms, loss_on_rows, rows)
+        _, values = rllib_terms_per_task(metrics, module_id, terms, loss_on_rows, rows)
+    log_per_task(metrics, module_id, task_names, values)
     if kl is not None:
         metrics.log_value((module_id, RLLIB_KL), kl, window=1)
     return loss

@@ -12,7 +12,7 @@ from ray.rllib.utils.typing import ModuleID, TensorType
 from mtrl_ray.algorithms.a2c.a2c_torch_learner import TOTAL_LOSS, A2CTorchLearner
 from mtrl_ray.algorithms.multi_task_learner import (  # noqa: F401 (PER_TASK re-exported)
     PER_TASK,
-    log_per_task,
+    TaskLosses,
     per_task_means,
     task_rows,
 )
@@ -45,14 +45,18 @@ class DistillTorchLearner(A2CTorchLearner):
     loss_terms = (KL, MSE, TOTAL_LOSS)
 
     @override(A2CTorchLearner)
-    def compute_loss_for_module(
+    def per_task_losses(
         self,
         *,
         module_id: ModuleID,
         config: Any,
         batch: dict[str, Any],
         fwd_out: dict[str, TensorType],
-    ) -> TensorType:
+    ) -> TaskLosses:
+        """kl_coeff * KL(N_T || N_S) (+ mse_coeff * MSE), and the terms per task.
+
+        No shares: distillation's config refuses PCGrad and task weights.
+        """
         # The bootstrap rows of the fragments are not samples of D_i.
         mask = batch[Columns.LOSS_MASK].bool()
         mu_s, log_std_s = fwd_out[Columns.ACTION_DIST_INPUTS][mask].chunk(2, dim=-1)
@@ -71,6 +75,4 @@ class DistillTorchLearner(A2CTorchLearner):
         total_rows = config.kl_coeff * kl.detach() + config.mse_coeff * mse_rows
         terms = {KL: kl, MSE: mse_rows, TOTAL_LOSS: total_rows}
         rows = {t: m[mask] for t, m in task_rows(batch).items()}
-        tasks = self.module[module_id].unwrapped().cfg.tasks
-        log_per_task(self.metrics, module_id, tasks, per_task_means(terms, rows))
-        return loss
+        return TaskLosses(total=loss, shares=None, terms=per_task_means(terms, rows))
