@@ -244,3 +244,29 @@ def test_appo_logs_each_task_as_its_own_loss_would_and_their_mean():
             fwd_out=module.forward_train(task_batch),
         )
         assert _peek(learner, "policy_loss") == pytest.approx(logged[task], rel=1e-5)
+
+
+def test_ppo_adaptive_kl_reads_the_whole_minibatchs_kl():
+    """With use_kl_loss, the top-level mean_kl_loss (the KL coefficient's input) stays
+    the whole minibatch's; per task it is logged as for every term."""
+    from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+
+    from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
+
+    config = MultiTaskPPOConfig().multi_task(TASKS).training(use_kl_loss=True)
+    learner = config.build_learner(spaces=SPACES)
+    module = learner.module[DEFAULT_MODULE_ID]
+    rows = _rows()
+    rows["keep"][: N // 2 - 3] = False  # unequal rows: 2 of task 0, 5 of task 1
+    batch = _ppo_batch(rows, np.zeros(N))
+    # Old policy: the module's own outputs shifted per task, so the KLs differ by task.
+    old = module.forward_train(batch)[Columns.ACTION_DIST_INPUTS].detach().clone()
+    old[:, :6] += torch.as_tensor(rows["task"] * 0.5 + 0.1, dtype=torch.float32)[:, None]
+    batch[Columns.ACTION_DIST_INPUTS] = old
+    kwargs = {"module_id": DEFAULT_MODULE_ID, "config": learner.config, "batch": batch}
+    PPOTorchLearner.compute_loss_for_module(learner, **kwargs, fwd_out=module.forward_train(batch))
+    whole = _peek(learner, "mean_kl_loss")
+    learner.compute_loss_for_module(**kwargs, fwd_out=module.forward_train(batch))
+    assert _peek(learner, "mean_kl_loss") == pytest.approx(whole, rel=1e-6)
+    per_task = [_peek(learner, PER_TASK, task, "mean_kl_loss") for task in TASKS]
+    assert per_task[0] < per_task[1] and whole != pytest.approx(np.mean(per_task), rel=1e-3)

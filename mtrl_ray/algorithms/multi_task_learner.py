@@ -95,8 +95,7 @@ def row_shares(
     Unweighted, the parts sum to that mean: sum(task's rows) / number of rows.
     """
     n = sum(mask.sum() for mask in rows.values())
-    shares = {task: per_row[mask].sum() / n for task, mask in rows.items()}
-    return {t: s if weights[t] == 1.0 else weights[t] * s for t, s in shares.items()}
+    return {task: weights[task] * (per_row[mask].sum() / n) for task, mask in rows.items()}
 
 
 def log_per_task(
