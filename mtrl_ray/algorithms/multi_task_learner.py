@@ -16,10 +16,11 @@ Both use window 1: a result dict shows the last update of the iteration.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
@@ -57,13 +58,26 @@ def task_rows(batch: Mapping[str, Any], *, loss_mask: bool = True) -> dict[int, 
 
 
 def per_task_means(
-    terms: Mapping[str, torch.Tensor], rows: Mapping[int, torch.Tensor]
+    terms: Mapping[str, torch.Tensor], task_ids: torch.Tensor | None, keep: torch.Tensor | None
 ) -> dict[int, dict[str, torch.Tensor]]:
-    """{task id: {term: mean of the per-row term over the task's rows}}, no gradient."""
-    return {
-        task: {name: value.detach()[mask].mean() for name, value in terms.items()}
-        for task, mask in rows.items()
-    }
+    """{task id: {term: mean of the per-row term over the task's rows}}, no gradient.
+
+    Args:
+        terms: {name: per-row values}.
+        task_ids: Each row's task id (None: all rows are task 0).
+        keep: Which rows count (None: all), e.g. the loss mask.
+    """
+    names = list(terms)
+    stacked = torch.stack([terms[n].detach() for n in names], dim=-1)
+    ids = torch.zeros(len(stacked), dtype=torch.long) if task_ids is None else task_ids.long()
+    if keep is not None:
+        stacked, ids = stacked[keep], ids[keep]
+    # All tasks at once: a scatter-add of the rows by task, not one mask per task.
+    counts = torch.bincount(ids)
+    sums = stacked.new_zeros(len(counts), len(names)).index_add_(0, ids, stacked)
+    means = sums / counts.clamp(min=1).unsqueeze(-1)
+    present = counts.nonzero().flatten().tolist()
+    return {t: dict(zip(names, means[t].unbind(), strict=True)) for t in present}
 
 
 @dataclass(frozen=True)
@@ -112,27 +126,14 @@ def log_per_task(
         task_names: The module's tasks, by task id.
         values: {task id: {term: value}}, the tasks of this update.
     """
+    # (log_value per key: RLlib's log_dict costs several times as much.)
     for task, terms in values.items():
-        metrics.log_dict(dict(terms), key=(module_id, PER_TASK, task_names[task]), window=1)
-    if values:
-        names = next(iter(values.values()))
-        means = {n: sum(terms[n] for terms in values.values()) / len(values) for n in names}
-        metrics.log_dict(means, key=module_id, window=1)
-
-
-def log_mean_over_tasks(
-    metrics: MetricsLogger, module_id: str, tasks: Iterable[str], terms: Iterable[str]
-) -> None:
-    """Sets each top-level `term` to the mean of its logged per-task values over `tasks`.
-
-    For updates that log one task at a time (A2C's cycle): call after the last task.
-    """
-    tasks, means = list(tasks), {}
-    for term in terms:
-        logged = [_float(metrics.peek((module_id, PER_TASK, t, term))) for t in tasks]
-        means[term] = sum(logged) / len(logged)
-    if tasks:
-        metrics.log_dict(means, key=module_id, window=1)
+        for name, value in terms.items():
+            metrics.log_value((module_id, PER_TASK, task_names[task], name), value, window=1)
+    for name in next(iter(values.values()), {}):
+        per_task = [terms[name] for terms in values.values()]
+        mean = torch.stack(per_task).mean() if torch.is_tensor(per_task[0]) else np.mean(per_task)
+        metrics.log_value((module_id, name), mean, window=1)
 
 
 def on_rows(

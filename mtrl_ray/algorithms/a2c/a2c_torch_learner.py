@@ -16,7 +16,6 @@ from ray.rllib.utils.typing import ModuleID, TensorType
 
 from mtrl_ray.algorithms.multi_task_learner import (
     TaskLosses,
-    log_mean_over_tasks,
     log_per_task,
     per_task_means,
     row_shares,
@@ -59,9 +58,6 @@ class A2CTorchLearner(TorchLearner):
     `total_loss` is the loss the optimizer saw (`joint`: the mean over all rows;
     `cycle`: the mean of the tasks' step losses).
     """
-
-    #: The terms the loss logs per task (and as their mean over tasks).
-    loss_terms: tuple[str, ...] = (POLICY_LOSS, VF_LOSS, ENTROPY, TOTAL_LOSS)
 
     @override(TorchLearner)
     def build(self) -> None:
@@ -163,15 +159,14 @@ class A2CTorchLearner(TorchLearner):
         vf = (returns - fwd_out[Columns.VF_PREDS]) ** 2
         entropy = pi.entropy()
         per_sample = pg + config.vf_loss_coeff * vf - config.entropy_coeff * entropy
-        rows = task_rows(batch)
+        task_ids = batch[TASK_ID].reshape(-1) if TASK_ID in batch else None
         terms = {POLICY_LOSS: pg, VF_LOSS: vf, ENTROPY: entropy, TOTAL_LOSS: per_sample}
-        per_task = per_task_means(terms, rows)
+        per_task = per_task_means(terms, task_ids, mask)
         mean = per_sample[mask].mean() if mask is not None else per_sample.mean()
         if not (config.pcgrad or config.task_loss_weights):
             return TaskLosses(total=mean, shares=None, terms=per_task)
-        shares = row_shares(
-            per_sample, rows, task_weights(module.cfg.tasks, config.task_loss_weights)
-        )
+        weights = task_weights(module.cfg.tasks, config.task_loss_weights)
+        shares = row_shares(per_sample, task_rows(batch), weights)
         total = sum(shares.values()) if config.task_loss_weights else mean
         return TaskLosses(total=total, shares=shares, terms=per_task)
 
@@ -208,29 +203,29 @@ class A2CTorchLearner(TorchLearner):
             params = [p for group in optimizer.param_groups for p in group["params"]]
             task_ids = module_batch[TASK_ID].reshape(-1)
             tasks = torch.unique(task_ids)  # sorted: E_1, ..., E_n
-            step_losses = []
+            step_losses, terms = [], {}
             for task in tasks:
                 rows = task_ids == task
                 task_batch = {k: select_rows(v, rows) for k, v in module_batch.items()}
                 fwd_out[module_id] = module._forward_train(task_batch)
-                loss = self.compute_loss_for_module(
+                # The loss `compute_loss_for_module` returns (the config refuses PCGrad
+                # in cycle mode); its terms are logged once, after the cycle.
+                task_losses = self.per_task_losses(
                     module_id=module_id, config=config, batch=task_batch, fwd_out=fwd_out[module_id]
                 )
-                step_losses.append(loss.detach())
+                terms.update(task_losses.terms)
+                step_losses.append(task_losses.total.detach())
                 norm = gradient_step(
                     optimizer,
                     params,
-                    loss,
+                    task_losses.total,
                     config.grad_clip,
                     config.grad_clip_by,
                     zero_non_finite=not config.torch_skip_nan_gradients,
                 )
-            # Each step logged its task's terms, and its own as the top level: make the
-            # top level the mean over the tasks, and the returned loss (logged by
-            # RLlib as `total_loss`) the mean of the steps' losses.
-            log_mean_over_tasks(
-                self.metrics, module_id, [task_names[t] for t in tasks.tolist()], self.loss_terms
-            )
+            # Each task's terms, and their mean over the tasks at the top level; the
+            # returned loss (logged by RLlib as `total_loss`): the steps' mean.
+            log_per_task(self.metrics, module_id, task_names, terms)
             losses[module_id] = sum(step_losses) / len(step_losses)
             self.metrics.log_value((module_id, NUM_TASK_UPDATES), len(tasks), window=1)
             if norm is not None and config.grad_clip_by == "global_norm":

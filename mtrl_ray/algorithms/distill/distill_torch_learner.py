@@ -14,8 +14,8 @@ from mtrl_ray.algorithms.multi_task_learner import (  # noqa: F401 (PER_TASK re-
     PER_TASK,
     TaskLosses,
     per_task_means,
-    task_rows,
 )
+from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors.teacher_targets import TEACHER_LOG_STD, TEACHER_MEAN
 
 KL = "kl"
@@ -41,8 +41,6 @@ class DistillTorchLearner(A2CTorchLearner):
     the update, and at the top level `kl` and `mse`: the mean over the update's
     tasks of the per-task values (`total_loss` as in `A2CTorchLearner`).
     """
-
-    loss_terms = (KL, MSE, TOTAL_LOSS)
 
     @override(A2CTorchLearner)
     def per_task_losses(
@@ -74,5 +72,5 @@ class DistillTorchLearner(A2CTorchLearner):
         mse_rows = mean_error.detach().mean(-1) + std_error.detach().mean(-1)
         total_rows = config.kl_coeff * kl.detach() + config.mse_coeff * mse_rows
         terms = {KL: kl, MSE: mse_rows, TOTAL_LOSS: total_rows}
-        rows = {t: m[mask] for t, m in task_rows(batch).items()}
-        return TaskLosses(total=loss, shares=None, terms=per_task_means(terms, rows))
+        per_task = per_task_means(terms, batch[TASK_ID].reshape(-1)[mask], None)
+        return TaskLosses(total=loss, shares=None, terms=per_task)
