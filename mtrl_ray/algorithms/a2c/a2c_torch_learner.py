@@ -53,10 +53,11 @@ class A2CTorchLearner(TorchLearner):
     whose gradient is PCGrad's, from `per_task_losses`) and the fine-tuning start.
 
     Metrics, per module: `per_task/<task>/{pg_loss, vf_loss, entropy, total_loss}`
-    for each task of the update, and at the top level `pg_loss`, `vf_loss`,
-    `entropy`: the mean over the update's tasks of the per-task values.
-    `total_loss` is the loss the optimizer saw (`joint`: the mean over all rows;
-    `cycle`: the mean of the tasks' step losses).
+    for each task of the update (`total_loss` there: the task's own loss, without
+    task weights), and at the top level `pg_loss`, `vf_loss`, `entropy`: the mean
+    over the update's tasks of the per-task values. The top-level `total_loss` is
+    the loss the optimizer saw (`joint`: the one step's; `cycle`: the mean of the
+    tasks' step losses).
     """
 
     @override(TorchLearner)
@@ -193,8 +194,8 @@ class A2CTorchLearner(TorchLearner):
         """
         fwd_out, losses, norm = {}, {}, None
         for module_id, module_batch in batch.items():
-            task_names = self.module[module_id].unwrapped().cfg.tasks
             module = self.module[module_id]
+            task_names = module.unwrapped().cfg.tasks
             # `forward_train` re-enters train mode (a walk over every submodule) at
             # each call: once per cycle here, then what it wraps.
             module.train()
