@@ -157,6 +157,20 @@ def read_checkpoint(path: str | Path) -> CheckpointInfo:
         raise CheckpointError(f"unreadable {MANIFEST} in {path}: {e}") from None
 
 
+def newest_checkpoint(folder: str | Path) -> Path | None:
+    """The newest mtrl-ray checkpoint in `folder`, or None.
+
+    `folder` itself if it is one; else the last by name of its sub-folders holding
+    one (a run's `checkpoints/`), or of their sub-folders (a run folder). Folders
+    without a manifest (a checkpoint cut off while written) do not count.
+    """
+    folder = Path(folder).expanduser()
+    if (folder / MANIFEST).is_file():
+        return folder
+    found = sorted(folder.glob(f"*/{MANIFEST}")) + sorted(folder.glob(f"*/*/{MANIFEST}"))
+    return found[-1].parent if found else None
+
+
 def read_weights(info: CheckpointInfo, what: str = "weights") -> dict[str, torch.Tensor]:
     """The checkpoint's module tensors, loaded weights-only (no pickled code runs).
 

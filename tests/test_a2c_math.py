@@ -126,7 +126,10 @@ def test_pcgrad_learner_replaces_the_shared_gradient_only():
         loss = lrn.compute_loss_for_module(
             module_id=DEFAULT_MODULE_ID, config=cfg, batch=batch, fwd_out=fwd
         )
-        shares = lrn.task_losses.get(DEFAULT_MODULE_ID, [])
+        parts = lrn.per_task_losses(
+            module_id=DEFAULT_MODULE_ID, config=cfg, batch=batch, fwd_out=fwd
+        ).shares
+        shares = list((parts or {}).values())
         shared = [p for name, p in module.named_parameters() if "trunk" in name]
         per_task = [
             torch.cat([x.reshape(-1) for x in torch.autograd.grad(s, shared, retain_graph=True)])

@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from mtrl_ray import metrics
 from mtrl_ray.algorithms.appo import MultiTaskAPPOConfig
 from mtrl_ray.algorithms.complete_checkpoints import learner_weights
 from mtrl_ray.envs.point_mass import POINT_MASS_ID
+
+# Every test here starts Ray.
+pytestmark = pytest.mark.slow
 
 TWO_TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
 COUNT = "obs_normalizer.count"

@@ -79,6 +79,7 @@ def _distill_config(teacher: Path, **distillation) -> DistillConfig:
     )
 
 
+@pytest.mark.slow
 def test_pool_answers_are_each_teachers_own_forward(ray_module, teacher_checkpoint):
     """Batched, mixed-task query == RLlib's restored module, head by head, on raw obs."""
     info = read_checkpoint(teacher_checkpoint)
@@ -124,6 +125,7 @@ def _greedy_returns(algo, by_teacher: bool, episodes: int = 20) -> dict[str, flo
     return dict(algo.env_runner_group.foreach_env_runner(run, local_env_runner=False))
 
 
+@pytest.mark.slow
 def test_distillation_matches_the_teachers(ray_module, teacher_checkpoint):
     """KL drops >= 10x and the student recovers >= 75% of each teacher's gain over random."""
     algo = _distill_config(teacher_checkpoint, teacher_rollout_prob=0.5).build_algo()
@@ -155,6 +157,7 @@ def test_distillation_matches_the_teachers(ray_module, teacher_checkpoint):
     assert learners["teacher_query_seconds"] > 0
 
 
+@pytest.mark.slow
 def test_killed_pool_is_restarted_and_training_goes_on(ray_module, teacher_checkpoint):
     """SIGKILL the pool's process mid-run: Ray restarts it and the next iterations run."""
     algo = _distill_config(teacher_checkpoint).training(updates_per_iteration=10).build_algo()
@@ -175,6 +178,7 @@ def test_killed_pool_is_restarted_and_training_goes_on(ray_module, teacher_check
     assert set(result["learners"]["default_policy"][PER_TASK]) == set(TASKS)
 
 
+@pytest.mark.slow
 def test_student_checkpoint_evaluates(ray_module, teacher_checkpoint, tmp_path, capsys):
     """`rllib evaluate` on a distilled student: one row per task, actor-only module."""
     config = _distill_config(teacher_checkpoint).training(updates_per_iteration=5)
@@ -204,6 +208,7 @@ def test_missing_teacher_is_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_unreadable_teacher_names_the_file(teacher_checkpoint, tmp_path, capsys):
     """A corrupt weights file is an error naming that file; a foreign dir is one too."""
     import shutil
@@ -221,6 +226,7 @@ def test_unreadable_teacher_names_the_file(teacher_checkpoint, tmp_path, capsys)
         config.validate()
 
 
+@pytest.mark.slow
 def test_teacher_with_other_spaces_is_refused(teacher_checkpoint, tmp_path):
     """A teacher whose shapes differ from its task's is refused before anything runs."""
     import json
@@ -261,6 +267,7 @@ def test_tuned_examples_validate_with_the_committed_teachers(monkeypatch):
     assert all(t.observation_shape == (17,) and t.action_shape == (6,) for t in teachers)
 
 
+@pytest.mark.slow
 def test_distillation_example_runs_on_halfcheetah(ray_module, tmp_path, capsys):
     """`rllib train` of the YAML example: real MuJoCo, the committed teachers, the pool."""
     tasks = "HalfCheetahSmallFoot-v0,HalfCheetahBigTorso-v0"

@@ -95,6 +95,7 @@ def source_checkpoint(ray_module, tmp_path_factory) -> Path:
     return train(config, RunSettings("source", root, {"training_iteration": 2}, verbose=False))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainable", ["last", "heads"])
 def test_fine_tune_trains_only_what_it_should(ray_module, source_checkpoint, trainable):
     """E1 -> E2: frozen tensors bit-identical, trainable ones changed, optimizer holds those."""
@@ -131,6 +132,7 @@ def test_fine_tune_trains_only_what_it_should(ray_module, source_checkpoint, tra
     assert float(after["obs_normalizer.count"][0]) > float(source["obs_normalizer.count"][0])
 
 
+@pytest.mark.slow
 def test_new_head_trains_alone(ray_module, source_checkpoint):
     """A held-out task's head is added and trained; the old head and the trunk stay put."""
     source = torch.load(read_checkpoint(source_checkpoint).weights_path, weights_only=True)
@@ -166,6 +168,7 @@ def test_bad_fine_tune_checkpoint_is_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_fine_tune_needs_the_same_network(source_checkpoint):
     """A checkpoint of another network shape is refused by validation."""
     config = A2CConfig().multi_task([HEAVY_POINT_MASS_ID]).fine_tune(source_checkpoint)
@@ -176,6 +179,7 @@ def test_fine_tune_needs_the_same_network(source_checkpoint):
         config.validate()
 
 
+@pytest.mark.slow
 def test_upgrade_an_older_checkpoint(source_checkpoint, tmp_path, capsys):
     """A checkpoint without a weights file gets one equal to the module's own tensors."""
     import json

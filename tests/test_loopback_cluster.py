@@ -59,7 +59,7 @@ def _why_not() -> str | None:
 
 
 _SKIP = _why_not()
-pytestmark = pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))]
 
 
 def _env() -> dict[str, str]:

@@ -15,6 +15,9 @@ import pytest
 from mtrl_ray.algorithms.a2c import A2CConfig
 from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
 
+# Every test here starts Ray.
+pytestmark = pytest.mark.slow
+
 TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigTorso-v0"]
 
 

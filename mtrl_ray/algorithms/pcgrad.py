@@ -8,7 +8,7 @@ keep their plain gradients: only their own task's loss reaches them anyway.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 
@@ -43,40 +43,45 @@ def project_conflicting(
     return torch.stack(projected).sum(0)
 
 
-class PCGradLearner:
-    """TorchLearner mixin: PCGrad on the shared parameters when `config.pcgrad` is on.
+def shared_parameters(module: torch.nn.Module) -> list[torch.Tensor]:
+    """The trainable parameters all tasks share (trunks; not heads, log-stds, statistics)."""
+    return [
+        p
+        for name, p in module.named_parameters()
+        if p.requires_grad and not name.startswith(PER_TASK_PREFIXES)
+    ]
 
-    The loss function stores each task's share of the loss (they sum to the total)
-    in `self.task_losses[module_id]`; here the shared parameters' gradient is
-    replaced by the PCGrad combination of the per-task gradients.
+
+def pcgrad_loss(
+    total: torch.Tensor,
+    shares: Sequence[torch.Tensor],
+    shared: Sequence[torch.Tensor],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """`total`, with PCGrad's combination of the shares' gradients as its gradient on `shared`.
+
+    The value is `total`'s: the added term sum((c - g) * (p - p.detach())) is 0
+    (for finite gradients), and its gradient on each shared parameter p is c - g, where g is the
+    plain gradient (the sum of the shares' gradients, i.e. `total`'s) and c the
+    PCGrad combination. A plain backward of the result then leaves c on the shared
+    parameters (up to rounding) and the plain gradient on every other one.
+
+    Args:
+        total: The loss; the sum of `shares`.
+        shares: One part of the loss per task (`TaskLosses.shares`).
+        shared: The parameters to operate on (`shared_parameters(module)`).
+        generator: Random source for PCGrad's order of the other tasks.
     """
-
-    task_losses: dict[Any, list[torch.Tensor]]
-
-    def compute_gradients(self, loss_per_module: dict[Any, torch.Tensor], **kwargs) -> Any:
-        surgery = {}
-        for module_id, losses in getattr(self, "task_losses", {}).items():
-            if len(losses) < 2:
-                continue  # one task: nothing can conflict
-            module = self.module[module_id].unwrapped()
-            shared = [
-                p
-                for name, p in module.named_parameters()
-                if p.requires_grad and not name.startswith(PER_TASK_PREFIXES)
-            ]
-            # Per-task gradients first: the total loss's backward frees the graph.
-            flat = [
-                torch.cat(
-                    [g.reshape(-1) for g in torch.autograd.grad(loss, shared, retain_graph=True)]
-                )
-                for loss in losses
-            ]
-            surgery[module_id] = (shared, project_conflicting(flat))
-        self.task_losses = {}
-        grads = super().compute_gradients(loss_per_module, **kwargs)
-        for shared, combined in surgery.values():
-            offset = 0
-            for p in shared:
-                p.grad.copy_(combined[offset : offset + p.numel()].view_as(p))
-                offset += p.numel()
-        return grads
+    if len(shares) < 2 or not shared:
+        return total  # one task: nothing can conflict
+    flat = [
+        torch.cat([g.reshape(-1) for g in torch.autograd.grad(s, shared, retain_graph=True)])
+        for s in shares
+    ]
+    correction = (project_conflicting(flat, generator) - torch.stack(flat).sum(0)).detach()
+    offset, surrogate = 0, total.new_zeros(())
+    for p in shared:
+        c = correction[offset : offset + p.numel()].view_as(p)
+        surrogate = surrogate + (c * (p - p.detach())).sum()
+        offset += p.numel()
+    return total + surrogate

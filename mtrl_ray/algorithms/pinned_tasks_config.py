@@ -117,6 +117,24 @@ class PinnedTasksConfig:
         self.restore_from = None if checkpoint is None else str(Path(checkpoint).resolve())
         return self
 
+    def _validate_task_loss_weights(self) -> None:
+        """`task_loss_weights` names only tasks of the TaskSet."""
+        unknown = set(getattr(self, "task_loss_weights", None) or {}) - set(self.task_set.names)
+        if unknown:
+            self._value_error(f"task_loss_weights for tasks not in the TaskSet: {sorted(unknown)}")
+
+    def _refuse(self, algorithm: str, knobs: dict[str, str]) -> None:
+        """A ValueError for the first knob that is set (truthy) but `algorithm` ignores.
+
+        Args:
+            algorithm: The algorithm's name, for the message.
+            knobs: {attribute: why it has no effect}; the attribute may be absent
+                (e.g. a key `--config` set on a config that does not define it).
+        """
+        for name, why in knobs.items():
+            if getattr(self, name, None):
+                self._value_error(f"{algorithm} does not support {name} ({why}); unset it")
+
     @property
     def model_shape(self) -> MultiTaskModelConfig:
         """The module's shape: this experiment's tasks, plus `rl_module(model_config=)`.

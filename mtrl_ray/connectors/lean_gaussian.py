@@ -15,9 +15,10 @@ Gaussian and one agent, each pipeline is one piece:
   `NormalizeAndClipActions` does for the config's `normalize_actions` and
   `clip_actions` (with both off, the env gets the raw sample).
 
-The episodes they produce are the same as with RLlib's defaults, so the learner
-pipeline (n-step returns) is unchanged. `A2CConfig.lean_connectors`
-switches them on (default) or off.
+They produce the same episodes as RLlib's defaults. With
+`A2CConfig.lean_connectors` on (the default) the learner pipeline is lean too:
+`FragmentBatch` + `NStepReturns` (instead of RLlib's generic pieces, which the
+learner uses, with `AddOneTsToEpisodesAndTruncate`, when it is off).
 """
 
 from __future__ import annotations

@@ -5,9 +5,11 @@ With t_max-step fragments and GAE's lambda = 1, the value target of step t is
     R_t = r_t + gamma r_{t+1} + ... + gamma^(k-1) r_{t+k-1} + gamma^k V(s_{t+k})
 
 (paper, eq. 3), bootstrapping from V(s) where a fragment or a time limit cuts the
-episode, and from 0 where the episode terminated. RLlib's
-`AddOneTsToEpisodesAndTruncate` (which must run first) appends the bootstrap
-state to each fragment; `compute_value_targets` implements the recursion. Unlike
+episode, and from 0 where the episode terminated. The batch must already hold
+each fragment's bootstrap row (`LOSS_MASK` False): on the default lean path
+`FragmentBatch` builds it, with `lean_connectors=False` RLlib's
+`AddOneTsToEpisodesAndTruncate` appends it; `compute_value_targets` implements
+the recursion. Unlike
 RLlib's `GeneralAdvantageEstimation`, advantages are not standardized: A2C uses
 them as they are.
 """

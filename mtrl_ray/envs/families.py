@@ -176,18 +176,27 @@ def register_variants() -> None:
                 )
 
 
+def canonical_task_name(name: str) -> str:
+    """Returns the plain variant name (any family) for a namespaced one; other ids unchanged.
+
+    Raises:
+        UnknownVariantError: if `name` is neither a variant nor a registered gymnasium id.
+    """
+    plain = name.removeprefix(f"{NAMESPACE}/")
+    if plain in ALL_VARIANTS:
+        return plain
+    if name in gym.envs.registry:
+        return name
+    raise UnknownVariantError(
+        f"unknown task {name!r}; valid variants: {', '.join(VARIANTS)} "
+        f"(and the families {', '.join(FAMILIES)}; or any registered gymnasium id)"
+    )
+
+
 def make_env(name: str, **kwargs) -> gym.Env:
     """`gymnasium.make` of a variant (plain or namespaced) or any registered id.
 
     Raises:
         UnknownVariantError: if `name` is neither; the message lists the variants.
     """
-    plain = name.removeprefix(f"{NAMESPACE}/")
-    if plain in ALL_VARIANTS:
-        return gym.make(plain, **kwargs)
-    if name in gym.envs.registry:
-        return gym.make(name, **kwargs)
-    raise UnknownVariantError(
-        f"unknown task {name!r}; valid variants: {', '.join(VARIANTS)} "
-        f"(and the families {', '.join(FAMILIES)}; or any registered gymnasium id)"
-    )
+    return gym.make(canonical_task_name(name), **kwargs)

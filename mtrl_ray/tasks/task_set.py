@@ -5,27 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-import gymnasium as gym
-
 from mtrl_ray.columns import TASK_ID  # noqa: F401  (re-exported with the TaskSet)
-from mtrl_ray.envs import ALL_VARIANTS, FAMILIES, NAMESPACE, VARIANTS, UnknownVariantError
-
-
-def canonical_task_name(name: str) -> str:
-    """Returns the plain variant name (any family) for a namespaced one; other ids unchanged.
-
-    Raises:
-        UnknownVariantError: if `name` is neither a variant nor a registered gymnasium id.
-    """
-    plain = name.removeprefix(f"{NAMESPACE}/")
-    if plain in ALL_VARIANTS:
-        return plain
-    if name in gym.envs.registry:
-        return name
-    raise UnknownVariantError(
-        f"unknown task {name!r}; valid variants: {', '.join(VARIANTS)} "
-        f"(and the families {', '.join(FAMILIES)}; or any registered gymnasium id)"
-    )
+from mtrl_ray.envs import UnknownVariantError
+from mtrl_ray.envs.families import canonical_task_name  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)

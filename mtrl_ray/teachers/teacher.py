@@ -23,6 +23,7 @@ from mtrl_ray.checkpoints import (
     MANIFEST,
     WEIGHTS,
     CheckpointError,
+    newest_checkpoint,
     read_checkpoint,
     read_weights,
 )
@@ -159,15 +160,8 @@ def find_teacher_checkpoint(teachers: str | Path | dict[str, str], task: str) ->
         return Path(teachers[task]).expanduser()
     root = Path(teachers).expanduser()
     for candidate in (root / task, root / f"teacher_{task}"):
-        found = _newest_checkpoint(candidate)
+        found = newest_checkpoint(candidate)
         if found is not None:
             return found
     raise TeacherError(f"no teacher for task {task} in {root} (looked for {task}/ and "
                        f"teacher_{task}/ holding an mtrl-ray checkpoint)")  # fmt: skip
-
-
-def _newest_checkpoint(folder: Path) -> Path | None:
-    if (folder / MANIFEST).is_file():
-        return folder
-    found = sorted(folder.glob(f"*/{MANIFEST}")) + sorted(folder.glob(f"*/*/{MANIFEST}"))
-    return found[-1].parent if found else None

@@ -18,6 +18,7 @@ from typing import Any
 
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.connectors.env_to_module import EnvToModulePipeline
 from ray.rllib.connectors.learner import LearnerConnectorPipeline
 from ray.rllib.connectors.module_to_env import ModuleToEnvPipeline
@@ -39,7 +40,7 @@ from typing_extensions import Self
 from mtrl_ray.algorithms.complete_checkpoints import CompleteCheckpoints
 from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 from mtrl_ray.checkpoints import WEIGHTS, CheckpointError, read_checkpoint
-from mtrl_ray.connectors import NStepReturns
+from mtrl_ray.connectors import NStepReturns, task_id_connector
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian, lean_env_to_module
 from mtrl_ray.modules.fine_tuning import TRAINABLE
@@ -47,10 +48,13 @@ from mtrl_ray.modules.multi_task_actor_critic import module_spec
 from mtrl_ray.monitoring import learner_update_seconds
 
 UPDATE_MODES = ("cycle", "joint")
+#: RLlib's episode callbacks, which the lean runners never call.
+EPISODE_HOOKS = ("on_episode_created", "on_episode_start", "on_episode_step", "on_episode_end")
 
 
 class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
-    """A2C with the paper's defaults (REFERENCE.md, section 4.1).
+    """A2C with the paper's defaults (Arora et al., section 4.1, and the A2C code
+    it was built on, ikostrikov's pytorch-a2c-ppo-acktr).
 
     Example:
         >>> config = A2CConfig().multi_task(["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"])
@@ -230,14 +234,34 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
             self._value_error("updates_per_iteration must be >= 1")
         if self.pcgrad and self.multi_task_update != "joint":
             self._value_error("pcgrad needs multi_task_update='joint' (cycle updates one task)")
-        unknown = set(self.task_loss_weights or {}) - set(self.task_set.names)
-        if unknown:
-            self._value_error(f"task_loss_weights for tasks not in the TaskSet: {sorted(unknown)}")
+        self._validate_task_loss_weights()
+        if self.lean_connectors:
+            self._refuse_what_lean_connectors_skip()
         if self.fine_tune_trainable not in TRAINABLE:
             self._value_error(f"fine_tune_trainable must be one of {TRAINABLE}, got "
                               f"{self.fine_tune_trainable!r}")  # fmt: skip
         if self.fine_tune_from is not None:
             self._check_fine_tune_checkpoint()
+
+    def _refuse_what_lean_connectors_skip(self) -> None:
+        """Episode callbacks and a custom env-to-module connector, which never run.
+
+        The lean runners sample with `FragmentSampler` and their own env-to-module
+        connector: RLlib's `on_episode_*` callbacks are not called, and a connector
+        given to `.env_runners(env_to_module_connector=...)` is not built.
+        """
+        hint = "lean_connectors=True skips them: set lean_connectors=False to use them"
+        hooks = [h for h in EPISODE_HOOKS if getattr(self, f"callbacks_{h}", None) is not None]
+        classes = self.callbacks_class
+        for cls in classes if isinstance(classes, list | tuple) else [classes]:
+            if isinstance(cls, type):
+                hooks += [
+                    h for h in EPISODE_HOOKS if getattr(cls, h) is not getattr(RLlibCallback, h)
+                ]
+        if hooks:
+            self._value_error(f"episode callbacks ({', '.join(sorted(set(hooks)))}): {hint}")
+        if self._env_to_module_connector is not task_id_connector:
+            self._value_error(f"a custom env_to_module_connector: {hint}")
 
     def _check_fine_tune_checkpoint(self) -> None:
         """The checkpoint reads, has weights, the same network shape, the source head."""

@@ -14,7 +14,16 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.torch_utils import clip_gradients as rllib_clip_gradients
 from ray.rllib.utils.typing import ModuleID, TensorType
 
-from mtrl_ray.algorithms.pcgrad import PCGradLearner
+from mtrl_ray.algorithms.multi_task_learner import (
+    TaskLosses,
+    log_per_task,
+    per_task_means,
+    row_shares,
+    select_rows,
+    task_rows,
+    task_weights,
+)
+from mtrl_ray.algorithms.pcgrad import pcgrad_loss, shared_parameters
 from mtrl_ray.checkpoints import read_checkpoint, read_weights
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors import NStepReturns
@@ -28,20 +37,32 @@ from mtrl_ray.modules.observation_normalizer import update_observation_statistic
 POLICY_LOSS = "pg_loss"
 VF_LOSS = "vf_loss"
 ENTROPY = "entropy"
+TOTAL_LOSS = TorchLearner.TOTAL_LOSS_KEY
 NUM_TASK_UPDATES = "num_task_updates"
 
 
-class A2CTorchLearner(PCGradLearner, TorchLearner):
-    """Central learner: owns the multi-head module, computes the A2C loss.
+class A2CTorchLearner(TorchLearner):
+    """Central learner: owns the multi-head module, computes the A2C loss, updates.
 
-    Batch preparation lives in connectors (n-step returns); this class holds only
-    the loss, the optimizer choice, and the multi-task update order.
+    Batch preparation lives in connectors (n-step returns; on the default lean
+    path the config's `FragmentBatch` + `NStepReturns`, else this learner adds
+    RLlib's pieces). This class holds the loss and its per-task metrics, RMSprop
+    over the trainable parameters, the fused gradient clipping, the multi-task
+    update order (`cycle`'s own step loop, or RLlib's one step for `joint`), the
+    per-task observation-statistics update after each update, PCGrad (a loss
+    whose gradient is PCGrad's, from `per_task_losses`) and the fine-tuning start.
+
+    Metrics, per module: `per_task/<task>/{pg_loss, vf_loss, entropy, total_loss}`
+    for each task of the update (`total_loss` there: the task's own loss, without
+    task weights), and at the top level `pg_loss`, `vf_loss`, `entropy`: the mean
+    over the update's tasks of the per-task values. The top-level `total_loss` is
+    the loss the optimizer saw (`joint`: the one step's; `cycle`: the mean of the
+    tasks' step losses).
     """
 
     @override(TorchLearner)
     def build(self) -> None:
         super().build()
-        self.task_losses = {}  # per-task loss shares, for PCGrad
         rllib_pieces = self.config.add_default_connectors_to_learner_pipeline
         if self._learner_connector is not None and rllib_pieces and not self.config.lean_connectors:
             # RLlib's generic pieces: append the bootstrap state to each t_max-step
@@ -101,13 +122,34 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
         batch: dict[str, Any],
         fwd_out: dict[str, TensorType],
     ) -> TensorType:
+        losses = self.per_task_losses(
+            module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
+        )
+        module = self.module[module_id].unwrapped()
+        log_per_task(self.metrics, module_id, module.cfg.tasks, losses.terms)
+        if config.pcgrad:
+            return pcgrad_loss(
+                losses.total, list(losses.shares.values()), shared_parameters(module)
+            )
+        return losses.total
+
+    def per_task_losses(
+        self,
+        *,
+        module_id: ModuleID,
+        config: Any,
+        batch: dict[str, Any],
+        fwd_out: dict[str, TensorType],
+    ) -> TaskLosses:
+        """The A2C loss (paper, eq. 3) on the batch, and its parts per task.
+
+        The loss is the mean over the rows (the bootstrap rows masked out) of
+        pg + vf_loss_coeff * vf - entropy_coeff * entropy; with task weights, the
+        sum of the tasks' weighted shares of that mean.
+        """
         module = self.module[module_id].unwrapped()
         # The bootstrap timestep appended to each fragment carries no loss.
         mask = batch[Columns.LOSS_MASK].bool() if Columns.LOSS_MASK in batch else None
-
-        def mean(x: torch.Tensor) -> torch.Tensor:
-            return x[mask].mean() if mask is not None else x.mean()
-
         pi = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
         log_prob = pi.logp(batch[Columns.ACTIONS])
         advantages = batch[Columns.ADVANTAGES]  # R_t - V(s_t), no gradient
@@ -118,31 +160,16 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
         vf = (returns - fwd_out[Columns.VF_PREDS]) ** 2
         entropy = pi.entropy()
         per_sample = pg + config.vf_loss_coeff * vf - config.entropy_coeff * entropy
-        task_ids = batch[TASK_ID].reshape(-1).long() if TASK_ID in batch else None
-        if config.task_loss_weights:
-            per_sample = per_sample * self._task_weights(module, config)[task_ids]
-        total_loss = mean(per_sample)
-        if config.pcgrad:
-            # Each task's share of the mean (the shares sum to it), for PCGrad.
-            keep = mask if mask is not None else torch.ones_like(task_ids, dtype=torch.bool)
-            self.task_losses[module_id] = [
-                per_sample[keep & (task_ids == t)].sum() / keep.sum()
-                for t in torch.unique(task_ids[keep])
-            ]
-        pg_loss, vf_loss, entropy = mean(pg), mean(vf), mean(entropy)
-
-        self.metrics.log_dict(
-            {POLICY_LOSS: pg_loss, VF_LOSS: vf_loss, ENTROPY: entropy},
-            key=module_id,
-            window=1,
-        )
-        return total_loss
-
-    @staticmethod
-    def _task_weights(module: Any, config: Any) -> torch.Tensor:
-        """Loss weight per head index, from `config.task_loss_weights` (default 1)."""
-        weights = config.task_loss_weights
-        return torch.tensor([float(weights.get(task, 1.0)) for task in module.cfg.tasks])
+        task_ids = batch[TASK_ID].reshape(-1) if TASK_ID in batch else None
+        terms = {POLICY_LOSS: pg, VF_LOSS: vf, ENTROPY: entropy, TOTAL_LOSS: per_sample}
+        per_task = per_task_means(terms, task_ids, mask)
+        mean = per_sample[mask].mean() if mask is not None else per_sample.mean()
+        if not (config.pcgrad or config.task_loss_weights):
+            return TaskLosses(total=mean, shares=None, terms=per_task)
+        weights = task_weights(module.cfg.tasks, config.task_loss_weights)
+        shares = row_shares(per_sample, task_rows(batch), weights)
+        total = sum(shares.values()) if config.task_loss_weights else mean
+        return TaskLosses(total=total, shares=shares, terms=per_task)
 
     @override(TorchLearner)
     def _update(self, batch: dict[str, Any], **kwargs) -> tuple[Any, Any, Any]:
@@ -168,6 +195,7 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
         fwd_out, losses, norm = {}, {}, None
         for module_id, module_batch in batch.items():
             module = self.module[module_id]
+            task_names = module.unwrapped().cfg.tasks
             # `forward_train` re-enters train mode (a walk over every submodule) at
             # each call: once per cycle here, then what it wraps.
             module.train()
@@ -176,21 +204,30 @@ class A2CTorchLearner(PCGradLearner, TorchLearner):
             params = [p for group in optimizer.param_groups for p in group["params"]]
             task_ids = module_batch[TASK_ID].reshape(-1)
             tasks = torch.unique(task_ids)  # sorted: E_1, ..., E_n
+            step_losses, terms = [], {}
             for task in tasks:
                 rows = task_ids == task
                 task_batch = {k: select_rows(v, rows) for k, v in module_batch.items()}
                 fwd_out[module_id] = module._forward_train(task_batch)
-                losses[module_id] = self.compute_loss_for_module(
+                # The loss `compute_loss_for_module` returns (the config refuses PCGrad
+                # in cycle mode); its terms are logged once, after the cycle.
+                task_losses = self.per_task_losses(
                     module_id=module_id, config=config, batch=task_batch, fwd_out=fwd_out[module_id]
                 )
+                terms.update(task_losses.terms)
+                step_losses.append(task_losses.total.detach())
                 norm = gradient_step(
                     optimizer,
                     params,
-                    losses[module_id],
+                    task_losses.total,
                     config.grad_clip,
                     config.grad_clip_by,
                     zero_non_finite=not config.torch_skip_nan_gradients,
                 )
+            # Each task's terms, and their mean over the tasks at the top level; the
+            # returned loss (logged by RLlib as `total_loss`): the steps' mean.
+            log_per_task(self.metrics, module_id, task_names, terms)
+            losses[module_id] = sum(step_losses) / len(step_losses)
             self.metrics.log_value((module_id, NUM_TASK_UPDATES), len(tasks), window=1)
             if norm is not None and config.grad_clip_by == "global_norm":
                 key = (module_id, f"gradients_{DEFAULT_OPTIMIZER}_global_norm")
@@ -259,10 +296,3 @@ def gradient_step(
             torch.nan_to_num_(g)
     optimizer.step()
     return norm
-
-
-def select_rows(value: Any, rows: torch.Tensor) -> Any:
-    """`value[rows]` for a per-row tensor column; anything else unchanged."""
-    if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == rows.shape[0]:
-        return value[rows]
-    return value

@@ -120,6 +120,14 @@ class MultiTaskAPPOConfig(BatchPerTaskConfig, APPOConfig):
     def validate(self) -> None:
         super().validate()
         self._validate_per_task_batch()
+        # Keys `--config` may set although APPO's learner has no use for them.
+        self._refuse(
+            "APPO",
+            {
+                "pcgrad": "its learner does not split the loss by task",
+                "task_loss_weights": "its learner does not split the loss by task",
+            },
+        )
 
     @override(APPOConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:

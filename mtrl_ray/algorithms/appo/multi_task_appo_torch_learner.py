@@ -5,14 +5,31 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from ray.rllib.algorithms.appo.appo import (
+    LEARNER_RESULTS_KL_KEY,
+    LEARNER_RESULTS_MEAN_IS_KEY,
+    LEARNER_RESULTS_VAR_IS_KEY,
+)
 from ray.rllib.algorithms.appo.appo_learner import APPOLearner
 from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
-from ray.rllib.core.learner.learner import Learner
+from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY, Learner
 from ray.rllib.core.learner.training_data import TrainingData
 from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.annotations import override
 
+from mtrl_ray.algorithms.multi_task_learner import rllib_loss_with_task_metrics
 from mtrl_ray.modules.observation_normalizer import update_observation_statistics
+
+#: What RLlib's APPO loss logs per batch (besides the KL coefficient); each is also
+#: logged per task.
+APPO_TERMS = (
+    POLICY_LOSS_KEY,
+    VF_LOSS_KEY,
+    ENTROPY_KEY,
+    LEARNER_RESULTS_KL_KEY,
+    LEARNER_RESULTS_MEAN_IS_KEY,
+    LEARNER_RESULTS_VAR_IS_KEY,
+)
 
 
 class MultiTaskAPPOTorchLearner(APPOTorchLearner):
@@ -30,7 +47,26 @@ class MultiTaskAPPOTorchLearner(APPOTorchLearner):
     they reach the runners with the next weights. They are updated before APPO's
     target sync (`super().after_gradient_based_update`), so the target policy copies
     weights and statistics as the runners receive them.
+
+    RLlib's loss on the whole batch trains. For the metrics, the same loss runs
+    (without gradient) on each task's rows: every term RLlib's APPO logs
+    (`policy_loss`, `vf_loss`, `entropy`, ...) as `per_task/<task>/<term>`, and at
+    the top level the mean over the batch's tasks. (v-trace then runs over each
+    task's rows cut into `rollout_fragment_length` pieces, as RLlib cuts the batch.)
     """
+
+    @override(APPOTorchLearner)
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        return rllib_loss_with_task_metrics(
+            self.metrics,
+            super().compute_loss_for_module,
+            APPO_TERMS,
+            module_id=module_id,
+            config=config,
+            batch=batch,
+            fwd_out=fwd_out,
+            task_names=self.module[module_id].unwrapped().cfg.tasks,
+        )
 
     @override(APPOTorchLearner)
     def build(self) -> None:

@@ -135,6 +135,14 @@ class DistillConfig(A2CConfig):
                               f"{self.teacher_rollout_prob}")  # fmt: skip
         if not self.lean_connectors:
             self._value_error("distillation needs lean_connectors=True")
+        self._refuse(
+            "distillation",
+            {
+                "pcgrad": "its loss is not split by task",
+                "task_loss_weights": "its loss is not split by task",
+                "normalize_rewards": "its loss uses no rewards",
+            },
+        )
         if not self.in_evaluation:
             self.load_teachers()  # fail before anything is built
 

@@ -9,13 +9,17 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.typing import ModuleID, TensorType
 
-from mtrl_ray.algorithms.a2c.a2c_torch_learner import A2CTorchLearner
+from mtrl_ray.algorithms.a2c.a2c_torch_learner import TOTAL_LOSS, A2CTorchLearner
+from mtrl_ray.algorithms.multi_task_learner import (  # noqa: F401 (PER_TASK re-exported)
+    PER_TASK,
+    TaskLosses,
+    per_task_means,
+)
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors.teacher_targets import TEACHER_LOG_STD, TEACHER_MEAN
 
 KL = "kl"
 MSE = "mse"
-PER_TASK = "per_task"
 
 
 def diagonal_gaussian_kl(
@@ -31,17 +35,26 @@ def diagonal_gaussian_kl(
 
 
 class DistillTorchLearner(A2CTorchLearner):
-    """A2C's learner (RMSprop, update order, observation statistics), distillation loss."""
+    """A2C's learner (RMSprop, update order, observation statistics), distillation loss.
+
+    Metrics, per module: `per_task/<task>/{kl, mse, total_loss}` for each task of
+    the update, and at the top level `kl` and `mse`: the mean over the update's
+    tasks of the per-task values (`total_loss` as in `A2CTorchLearner`).
+    """
 
     @override(A2CTorchLearner)
-    def compute_loss_for_module(
+    def per_task_losses(
         self,
         *,
         module_id: ModuleID,
         config: Any,
         batch: dict[str, Any],
         fwd_out: dict[str, TensorType],
-    ) -> TensorType:
+    ) -> TaskLosses:
+        """kl_coeff * KL(N_T || N_S) (+ mse_coeff * MSE), and the terms per task.
+
+        No shares: distillation's config refuses PCGrad and task weights.
+        """
         # The bootstrap rows of the fragments are not samples of D_i.
         mask = batch[Columns.LOSS_MASK].bool()
         mu_s, log_std_s = fwd_out[Columns.ACTION_DIST_INPUTS][mask].chunk(2, dim=-1)
@@ -49,19 +62,15 @@ class DistillTorchLearner(A2CTorchLearner):
 
         kl = diagonal_gaussian_kl(mu_t, log_std_t, mu_s, log_std_s)  # (B,)
         loss = config.kl_coeff * kl.mean()
-        mse = ((mu_s - mu_t) ** 2).mean() + ((log_std_s.exp() - log_std_t.exp()) ** 2).mean()
+        mean_error = (mu_s - mu_t) ** 2
+        std_error = (log_std_s.exp() - log_std_t.exp()) ** 2
+        mse = mean_error.mean() + std_error.mean()
         if config.mse_coeff:
             loss = loss + config.mse_coeff * mse
 
-        self.metrics.log_dict({KL: kl.mean(), MSE: mse}, key=module_id, window=1)
-        self._log_kl_per_task(module_id, kl.detach(), batch[TASK_ID].reshape(-1)[mask])
-        return loss
-
-    def _log_kl_per_task(self, module_id: ModuleID, kl: torch.Tensor, task_ids: torch.Tensor):
-        tasks = self.module[module_id].unwrapped().cfg.tasks
-        for task_id in torch.unique(task_ids).tolist():
-            self.metrics.log_value(
-                (module_id, PER_TASK, tasks[task_id], KL),
-                kl[task_ids == task_id].mean(),
-                window=1,
-            )
+        # Per row (the masked rows only): the same terms, for the per-task metrics.
+        mse_rows = mean_error.detach().mean(-1) + std_error.detach().mean(-1)
+        total_rows = config.kl_coeff * kl.detach() + config.mse_coeff * mse_rows
+        terms = {KL: kl, MSE: mse_rows, TOTAL_LOSS: total_rows}
+        per_task = per_task_means(terms, batch[TASK_ID].reshape(-1)[mask], None)
+        return TaskLosses(total=loss, shares=None, terms=per_task)

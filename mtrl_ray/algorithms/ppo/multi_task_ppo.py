@@ -120,6 +120,7 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, PPOConfig):
     def validate(self) -> None:
         super().validate()
         self._validate_per_task_batch()
+        self._validate_task_loss_weights()
 
     @override(PPOConfig)
     def get_default_rl_module_spec(self) -> RLModuleSpec:

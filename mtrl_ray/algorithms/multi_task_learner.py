@@ -1,0 +1,221 @@
+"""Per-task pieces every multi-task learner shares: rows, loss shares, metrics.
+
+A train batch mixes the tasks' samples, told apart by the `task_id` column. The
+learners (A2C, distillation, PPO, APPO) select a task's rows with `task_rows` /
+`select_rows`; A2C and PPO split their loss into per-task shares (`TaskLosses`,
+weighted by `task_loss_weights`), which PCGrad takes as its argument
+(`mtrl_ray.algorithms.pcgrad.pcgrad_loss`); every learner logs each loss term per
+task with `log_per_task`:
+
+- `<module>/per_task/<task>/<term>`: the term on that task's rows of the update;
+- `<module>/<term>`: the mean over the update's tasks of those per-task values (not
+  the mean over rows: a task with more rows in the batch weighs no more).
+
+Both use window 1: a result dict shows the last update of the iteration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from ray.rllib.core.columns import Columns
+from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
+from mtrl_ray.columns import TASK_ID
+
+#: Sub-dict of a module's learner results with one entry per task name.
+PER_TASK = "per_task"
+#: RLlib's PPO/APPO key of the mean KL(old || new) (`LEARNER_RESULTS_KL_KEY`).
+RLLIB_KL = "mean_kl_loss"
+
+
+def select_rows(value: Any, rows: torch.Tensor) -> Any:
+    """`value[rows]` for a per-row tensor column; anything else unchanged."""
+    if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == rows.shape[0]:
+        return value[rows]
+    return value
+
+
+def task_rows(batch: Mapping[str, Any], *, loss_mask: bool = True) -> dict[int, torch.Tensor]:
+    """{task id: boolean row mask} for the tasks present in `batch`, in id order.
+
+    With `loss_mask`, rows the loss mask drops (the bootstrap rows of fragments)
+    belong to no task. A batch without a `task_id` column is all task 0.
+    """
+    mask = batch.get(Columns.LOSS_MASK) if loss_mask else None
+    if TASK_ID not in batch:
+        n = len(batch[Columns.ACTIONS])
+        return {0: torch.ones(n, dtype=torch.bool) if mask is None else mask.bool()}
+    task_ids = batch[TASK_ID].reshape(-1).long()
+    if mask is None:
+        return {t: task_ids == t for t in torch.unique(task_ids).tolist()}
+    keep = mask.bool()
+    return {t: keep & (task_ids == t) for t in torch.unique(task_ids[keep]).tolist()}
+
+
+def per_task_means(
+    terms: Mapping[str, torch.Tensor], task_ids: torch.Tensor | None, keep: torch.Tensor | None
+) -> dict[int, dict[str, torch.Tensor]]:
+    """{task id: {term: mean of the per-row term over the task's rows}}, no gradient.
+
+    Args:
+        terms: {name: per-row values}.
+        task_ids: Each row's task id (None: all rows are task 0).
+        keep: Which rows count (None: all), e.g. the loss mask.
+    """
+    names = list(terms)
+    stacked = torch.stack([terms[n].detach() for n in names], dim=-1)
+    ids = torch.zeros(len(stacked), dtype=torch.long) if task_ids is None else task_ids.long()
+    if keep is not None:
+        stacked, ids = stacked[keep], ids[keep]
+    # All tasks at once: a scatter-add of the rows by task, not one mask per task.
+    counts = torch.bincount(ids)
+    sums = stacked.new_zeros(len(counts), len(names)).index_add_(0, ids, stacked)
+    means = sums / counts.clamp(min=1).unsqueeze(-1)
+    present = counts.nonzero().flatten().tolist()
+    return {t: dict(zip(names, means[t].unbind(), strict=True)) for t in present}
+
+
+@dataclass(frozen=True)
+class TaskLosses:
+    """A loss on a multi-task batch and its parts per task.
+
+    Attributes:
+        total: The loss to minimize (before any PCGrad).
+        shares: {task id: the task's part of `total`, weighted}; they sum to `total`.
+            None when neither PCGrad nor task weights need them (the plain loss).
+        terms: {task id: {metric term: value on the task's rows}}, for `log_per_task`.
+    """
+
+    total: torch.Tensor
+    shares: dict[int, torch.Tensor] | None
+    terms: dict[int, dict[str, Any]]
+
+
+def task_weights(task_names: Sequence[str], weights: Mapping[str, float] | None) -> list[float]:
+    """Each task's loss weight, by task id, from `task_loss_weights` (default 1)."""
+    return [float((weights or {}).get(task, 1.0)) for task in task_names]
+
+
+def row_shares(
+    per_row: torch.Tensor, rows: Mapping[int, torch.Tensor], weights: Sequence[float]
+) -> dict[int, torch.Tensor]:
+    """{task: weight x the task's part of the mean of `per_row` over all `rows`}.
+
+    Unweighted, the parts sum to that mean: sum(task's rows) / number of rows.
+    """
+    n = sum(mask.sum() for mask in rows.values())
+    return {task: weights[task] * (per_row[mask].sum() / n) for task, mask in rows.items()}
+
+
+def log_per_task(
+    metrics: MetricsLogger,
+    module_id: str,
+    task_names: Sequence[str],
+    values: Mapping[int, Mapping[str, Any]],
+) -> None:
+    """Logs each task's terms and, at the top level, their mean over the tasks.
+
+    Args:
+        metrics: The learner's metrics logger.
+        module_id: The module the terms belong to.
+        task_names: The module's tasks, by task id.
+        values: {task id: {term: value}}, the tasks of this update.
+    """
+    # (log_value per key: RLlib's log_dict costs several times as much.)
+    for task, terms in values.items():
+        for name, value in terms.items():
+            metrics.log_value((module_id, PER_TASK, task_names[task], name), value, window=1)
+    for name in next(iter(values.values()), {}):
+        per_task = [terms[name] for terms in values.values()]
+        mean = torch.stack(per_task).mean() if torch.is_tensor(per_task[0]) else np.mean(per_task)
+        metrics.log_value((module_id, name), mean, window=1)
+
+
+def on_rows(
+    loss_fn: Callable[..., torch.Tensor],
+    *,
+    module_id: str,
+    config: Any,
+    batch: dict[str, Any],
+    fwd_out: dict[str, Any],
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`loss_fn` (a `compute_loss_for_module`) as a function of a boolean row mask."""
+
+    def loss_on_rows(mask: torch.Tensor) -> torch.Tensor:
+        return loss_fn(
+            module_id=module_id,
+            config=config,
+            batch={k: select_rows(v, mask) for k, v in batch.items()},
+            fwd_out={k: select_rows(v, mask) for k, v in fwd_out.items()},
+        )
+
+    return loss_on_rows
+
+
+def rllib_terms_per_task(
+    metrics: MetricsLogger,
+    module_id: str,
+    terms: Sequence[str],
+    loss_on_rows: Callable[[torch.Tensor], torch.Tensor],
+    rows: Mapping[int, torch.Tensor],
+) -> tuple[dict[int, torch.Tensor], dict[int, dict[str, float]]]:
+    """Runs an RLlib loss on each task's rows; reads back the terms each call logged.
+
+    RLlib's PPO and APPO losses log their terms (`policy_loss`, `vf_loss`, ...) at
+    `<module>/<term>` with window 1 (the caller then logs them per task).
+
+    Args:
+        metrics: The learner's metrics logger.
+        module_id: The module.
+        terms: The keys the loss logs.
+        loss_on_rows: Computes the loss on the rows of one boolean mask.
+        rows: {task id: mask}, e.g. from `task_rows` (without the loss mask: RLlib's
+            losses apply it themselves).
+
+    Returns:
+        {task id: the loss on the task's rows}, {task id: {term: value}}.
+    """
+    losses, values = {}, {}
+    for task, mask in rows.items():
+        losses[task] = loss_on_rows(mask)
+        values[task] = {term: _float(metrics.peek((module_id, term))) for term in terms}
+    return losses, values
+
+
+def rllib_loss_with_task_metrics(
+    metrics: MetricsLogger,
+    loss_fn: Callable[..., torch.Tensor],
+    terms: Sequence[str],
+    *,
+    module_id: str,
+    config: Any,
+    batch: dict[str, Any],
+    fwd_out: dict[str, Any],
+    task_names: Sequence[str],
+) -> torch.Tensor:
+    """RLlib's loss on the whole batch (what trains), then per task for the metrics.
+
+    The per-task losses run without gradient; the top-level terms become their mean
+    over the tasks, except RLlib's `mean_kl_loss` when `use_kl_loss` is on: the
+    adaptive KL coefficient reads it, so it stays the whole batch's.
+    """
+    loss = loss_fn(module_id=module_id, config=config, batch=batch, fwd_out=fwd_out)
+    kl = metrics.peek((module_id, RLLIB_KL), default=None) if config.use_kl_loss else None
+    with torch.no_grad():
+        loss_on_rows = on_rows(loss_fn, module_id=module_id, config=config, batch=batch,
+                               fwd_out=fwd_out)  # fmt: skip
+        rows = task_rows(batch, loss_mask=False)  # RLlib's losses apply the mask
+        _, values = rllib_terms_per_task(metrics, module_id, terms, loss_on_rows, rows)
+    log_per_task(metrics, module_id, task_names, values)
+    if kl is not None:
+        metrics.log_value((module_id, RLLIB_KL), kl, window=1)
+    return loss
+
+
+def _float(value: Any) -> float:
+    return float(value.detach()) if torch.is_tensor(value) else float(value)

@@ -1,0 +1,92 @@
+"""Configs refuse what their algorithm would accept and then ignore: one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+from mtrl_ray.algorithms.a2c import A2CConfig
+from mtrl_ray.algorithms.appo import MultiTaskAPPOConfig
+from mtrl_ray.algorithms.distill import DistillConfig
+from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
+from mtrl_ray.connectors import task_id_connector
+
+TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
+
+
+def _refused(config, match: str) -> str:
+    with pytest.raises(ValueError, match=match) as error:
+        config.validate()
+    return str(error.value).splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("training", "knob"),
+    [
+        ({"multi_task_update": "joint", "pcgrad": True}, "pcgrad"),
+        ({"task_loss_weights": {TASKS[0]: 2.0}}, "task_loss_weights"),
+        ({"normalize_rewards": True}, "normalize_rewards"),
+    ],
+)
+def test_distillation_refuses_knobs_its_loss_ignores(training, knob):
+    config = DistillConfig().multi_task(TASKS).training(**training)
+    line = _refused(config, f"distillation does not support {knob}")
+    assert "unset it" in line
+
+
+@pytest.mark.parametrize("knob", ["task_loss_weights", "pcgrad"])
+def test_appo_refuses_per_task_knobs_set_through_config_keys(knob):
+    value = {TASKS[1]: 2.0} if knob == "task_loss_weights" else True
+    config = MultiTaskAPPOConfig().multi_task(TASKS)
+    config.validate()
+    config.update_from_dict({knob: value})  # as `--config '{"<knob>": ...}'` does
+    _refused(config, f"APPO does not support {knob}")
+
+
+@pytest.mark.parametrize("config_cls", [A2CConfig, MultiTaskPPOConfig], ids=["a2c", "ppo"])
+def test_task_loss_weights_must_name_tasks_of_the_task_set(config_cls):
+    config = config_cls().multi_task(TASKS)
+    config.training(task_loss_weights={"HalfCheetahBigLeg-v0": 2.0})
+    _refused(config, r"task_loss_weights for tasks not in the TaskSet: \['HalfCheetahBigLeg-v0'\]")
+    config.training(task_loss_weights={TASKS[1]: 2.0})
+    config.validate()
+
+
+class EpisodeCounter(RLlibCallback):
+    def on_episode_end(self, **kwargs) -> None:
+        pass
+
+
+class TrainResultOnly(RLlibCallback):
+    def on_train_result(self, **kwargs) -> None:
+        pass
+
+
+def _my_connector(env, spaces, device):
+    return task_id_connector(env, spaces, device)
+
+
+@pytest.mark.parametrize(
+    ("setup", "match"),
+    [
+        (lambda c: c.callbacks(EpisodeCounter), r"episode callbacks \(on_episode_end\)"),
+        (lambda c: c.callbacks([TrainResultOnly, EpisodeCounter]), "on_episode_end"),
+        (lambda c: c.callbacks(on_episode_start=print), r"episode callbacks \(on_episode_start\)"),
+        (
+            lambda c: c.env_runners(env_to_module_connector=_my_connector),
+            "a custom env_to_module_connector",
+        ),
+    ],
+    ids=["class", "list-of-classes", "callable", "connector"],
+)
+def test_lean_connectors_refuse_what_they_would_skip(setup, match):
+    config = setup(A2CConfig().multi_task(TASKS))
+    line = _refused(config, match)
+    assert "set lean_connectors=False" in line
+    # RLlib's own runners call them: accepted there.
+    config.training(lean_connectors=False).validate()
+
+
+def test_callbacks_without_episode_hooks_are_accepted_with_lean_connectors():
+    A2CConfig().multi_task(TASKS).callbacks(TrainResultOnly).validate()
+    A2CConfig().multi_task(TASKS).callbacks(on_train_result=print).validate()
