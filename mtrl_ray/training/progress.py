@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
@@ -70,5 +71,8 @@ class ProgressLines(Callback):
 
 
 def _reason(trial: Any) -> str:
-    failure = getattr(trial, "error_file", None) or "see error.txt"
-    return str(failure).splitlines()[0]
+    """The last line of the trial's error.txt (the exception), if Tune wrote one."""
+    path = trial.error_file
+    lines = Path(path).read_text().splitlines() if path and Path(path).is_file() else []
+    lines = [line for line in lines if line.strip()]
+    return lines[-1][:200] if lines else "no error.txt"

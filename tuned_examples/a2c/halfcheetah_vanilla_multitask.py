@@ -7,8 +7,9 @@ t_max = 5; 1M frames per task (6M in all). The learning rate starts at the paper
 with a constant 7e-4 (`--config '{"lr": 0.0007}'`) the returns reach the same level
 but swing by +-500-1000 to the end (results/README.md).
 
-How to run:
-    rllib train file tuned_examples/a2c/halfcheetah_vanilla_multitask.py
+How to run (three seeds as three Tune trials; `tensorboard --logdir runs/` to watch;
+`--as-test` checks the pass criteria below at the end):
+    rllib train file tuned_examples/a2c/halfcheetah_vanilla_multitask.py --seeds 0,1,2
     python tuned_examples/a2c/halfcheetah_vanilla_multitask.py --stop-timesteps 60000
 
 Results to expect (paper, Table 2, 1M frames per task): SmallFoot 1481, BigFoot 2188,
