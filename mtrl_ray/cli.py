@@ -1,7 +1,7 @@
 """`rllib`: train tuned examples, evaluate checkpoints (Ray 2.60 ships no `rllib` command).
 
 rllib train file tuned_examples/a2c/halfcheetah_vanilla_multitask.py [overrides]
-rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic]
+rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic] [--video DIR]
 """
 
 from __future__ import annotations
@@ -72,6 +72,16 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
         help="every head on every --tasks variant (default: all ten): a transfer matrix",
     )
     p.add_argument("--out", type=Path, help="output folder (default: the checkpoint folder)")
+    p.add_argument(
+        "--video",
+        type=Path,
+        metavar="DIR",
+        help="record each task's first episode(s) (each head x variant with --transfer) "
+        "to MP4 files in DIR, rendered headless (MUJOCO_GL, default egl)",
+    )
+    p.add_argument(
+        "--video-episodes", type=int, default=1, help="episodes recorded per task (default 1)"
+    )
     p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
 
 
@@ -209,17 +219,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif not args.transfer:
         evaluation.chosen_tasks(info, tasks)
     out = args.out or info.path
+    video = _video_settings(args)
     if args.transfer:
         variants = tasks or list(VARIANTS)
         _init_ray(args.ray_address, cpus_wanted=len(variants) + 1)
-        results = evaluation.transfer_matrix(info.path, variants, args.episodes, args.seed)
+        results = evaluation.transfer_matrix(
+            info.path, variants, args.episodes, args.seed, video, args.video
+        )
         text = evaluation.format_matrix(results, title=f"{info.path.name}: head x environment")
         paths = evaluation.write_results(results, out, info.path, False, stem="transfer", text=text)
     else:
         runners = len(tasks or info.tasks)
         _init_ray(args.ray_address, cpus_wanted=runners + 1)  # one runner per task
         results = evaluation.evaluate_checkpoint(
-            info.path, tasks, args.episodes, args.deterministic, args.seed, head=args.head
+            info.path,
+            tasks,
+            args.episodes,
+            args.deterministic,
+            args.seed,
+            args.head,
+            video=video,
+            video_dir=args.video,
         )
         text = evaluation.format_table(
             results, f"{info.path.name}: {args.episodes} episodes per task"
@@ -230,7 +250,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     print(text)
     print(f"wrote {paths[0]} and {paths[1]}")
+    for video_path in (v for r in results for v in r.videos):
+        print(f"wrote {video_path}")
     return 0
+
+
+def _video_settings(args: argparse.Namespace):
+    """`--video`'s settings (None without it); checks GL and encoder before Ray starts."""
+    from mtrl_ray import recording
+
+    if args.video is None:
+        return None
+    if not 1 <= args.video_episodes <= args.episodes:
+        raise recording.VideoError(
+            f"--video-episodes must be between 1 and --episodes ({args.episodes}), "
+            f"got {args.video_episodes}"
+        )
+    recording.check_encoder()
+    return recording.VideoSettings(episodes=args.video_episodes, gl=recording.check_gl_backend())
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -257,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     # cores to MuJoCo.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from mtrl_ray.algorithms.a2c.a2c import A2CConfig  # noqa: F401  (registers envs)
+    from mtrl_ray.recording import VideoError
     from mtrl_ray.tuned_example import TunedExampleError
 
     args = build_parser().parse_args(argv)
@@ -268,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (*USER_ERRORS, TunedExampleError) as e:
+    except (*USER_ERRORS, TunedExampleError, VideoError) as e:
         print(f"rllib {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
