@@ -2,6 +2,7 @@
 
 rllib train file tuned_examples/a2c/halfcheetah_vanilla_multitask.py [overrides]
 rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic] [--video DIR]
+rllib render CHECKPOINT [--tasks ...] [--head H] --out gallery.gif
 """
 
 from __future__ import annotations
@@ -85,6 +86,25 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
 
 
+def _render_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="a GIF of the policy on several tasks, side by side")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--tasks", help="comma-separated tasks (default: all of the checkpoint's)")
+    p.add_argument(
+        "--head", help="the head acting on --tasks the checkpoint has no head for (held out)"
+    )
+    p.add_argument("--frames", type=int, default=100, help="frames per panel (default 100)")
+    p.add_argument(
+        "--every", type=int, default=2, help="keep every k-th env step (default 2: 10 fps)"
+    )
+    p.add_argument("--size", default="240x180", help="panel size WxH in pixels (default 240x180)")
+    p.add_argument("--columns", type=int, help="panels per row (default: up to 4)")
+    p.add_argument("--sampled", action="store_true", help="sample actions (default: the mean)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("gallery.gif"), help="the GIF to write")
+    p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
+
+
 def _report_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="learning curves (PNG) and evaluation tables from runs")
     p.add_argument("runs", type=Path, nargs="+", help="run folders written by `rllib train`")
@@ -106,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _evaluate_parser(sub)
+    _render_parser(sub)
     _report_parser(sub)
     _upgrade_parser(sub)
     return parser
@@ -270,6 +291,35 @@ def _video_settings(args: argparse.Namespace):
     return recording.VideoSettings(episodes=args.video_episodes, gl=recording.check_gl_backend())
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """`rllib render CHECKPOINT --out gallery.gif`."""
+    from mtrl_ray import gallery, recording
+    from mtrl_ray.checkpoints import read_checkpoint
+
+    info = read_checkpoint(args.checkpoint)
+    tasks = args.tasks.split(",") if args.tasks else None
+    panels = gallery.gallery_panels(info, tasks, args.head)
+    width, _, height = args.size.partition("x")
+    if not (width.isdigit() and height.isdigit()) or min(args.frames, args.every) < 1:
+        raise recording.VideoError("--size must be WxH (e.g. 240x180); --frames, --every >= 1")
+    settings = recording.VideoSettings(
+        width=int(width),
+        height=int(height),
+        every=args.every,
+        max_frames=args.frames,
+        encode="frames",
+        gl=recording.check_gl_backend(),
+    )
+    _init_ray(args.ray_address, cpus_wanted=len(panels) + 1)
+    recordings = gallery.render_gallery(
+        info, panels, args.out, settings, not args.sampled, args.seed, args.columns
+    )
+    for panel, rec in zip(panels, recordings, strict=True):
+        print(f"{panel.title}: return {rec.ret:.1f} over {rec.length} steps")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """`rllib report RUN...`."""
     from mtrl_ray.report import report
@@ -301,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "train": cmd_train,
         "evaluate": cmd_evaluate,
+        "render": cmd_render,
         "report": cmd_report,
         "upgrade-checkpoint": cmd_upgrade_checkpoint,
     }
