@@ -156,7 +156,9 @@ def evaluate_checkpoint(
         head = chosen_tasks(info, [head])[0]
         chosen = [canonical_task_name(t) for t in (tasks or info.tasks)]
         group = make_evaluation_runners(info, episodes, deterministic, seed, head, chosen, video)
-    by_task, recordings = run_episodes(group, info, chosen, episodes, video)
+    runs = run_episodes(group, info, chosen, episodes, video)
+    by_task = {name: rets for name, rets, _ in runs}
+    recordings = [rec for name in chosen for t, _, recs in runs if t == name for rec in recs]
     videos: dict[str, list[str]] = {}
     if recordings:
         paths = recording.write_recordings(recordings, video_dir or info.path / "videos")
@@ -180,22 +182,23 @@ def run_episodes(
     tasks: list[str],
     episodes: int,
     video: VideoSettings | None = None,
-) -> tuple[dict[str, list[float]], list[recording.Recording]]:
+) -> list[tuple[str, list[float], list[recording.Recording]]]:
     """Samples `episodes` episodes on the runners of `tasks`, then stops the group.
 
     Returns:
-        The returns per task and (with `video`) the recorded episodes, task by task.
+        Per runner, in worker order: its task, its episodes' returns and (with
+        `video`) its recorded episodes.
     """
     heads = info.tasks
     settings = None if video is None else video.env_config()
 
-    def sample(runner) -> tuple[str, list[float], list[recording.Recording]]:
+    def sample(runner) -> tuple[int, str, list[float], list[recording.Recording]]:
         if settings is not None:
             recording.start_recording(runner, settings["episodes"])
         returns = [float(e.get_return()) for e in runner.sample(num_episodes=episodes)]
         head = heads[runner.task_id]
         recorded = [] if settings is None else recording.collect_recordings(runner, settings, head)
-        return runner.task_name, returns, recorded
+        return runner.worker_index, runner.task_name, returns, recorded
 
     try:
         names = group.foreach_env_runner(lambda r: r.task_name, local_env_runner=False)
@@ -203,9 +206,7 @@ def run_episodes(
         samples = group.foreach_env_runner(sample, local_env_runner=False, remote_worker_ids=wanted)
     finally:
         group.stop()
-    by_task = {name: rets for name, rets, _ in samples}
-    recorded = {name: recs for name, _, recs in samples}
-    return by_task, [rec for name in tasks for rec in recorded.get(name, [])]
+    return [run for _, *run in sorted(samples, key=lambda sample: sample[0])]
 
 
 def transfer_matrix(

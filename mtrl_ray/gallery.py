@@ -73,15 +73,18 @@ def record_panels(
     deterministic: bool = True,
     seed: int = 0,
 ) -> list[Recording]:
-    """One recorded episode per panel, rendered on one evaluation runner per panel."""
+    """One recorded episode per panel, rendered on one evaluation runner per panel.
+
+    Runner w (panel w - 1) resets its env with seed `seed + w + 1e6`: RLlib's seed of
+    an evaluation runner's first env.
+    """
     from mtrl_ray.evaluation import make_evaluation_runners, run_episodes
 
     variants = [p.task for p in panels]
     heads = [p.head for p in panels]
     group = make_evaluation_runners(info, 1, deterministic, seed, heads, variants, settings)
-    _, recordings = run_episodes(group, info, variants, 1, settings)
-    by_panel = {(r.task, r.head): r for r in recordings}
-    return [by_panel[(p.task, p.head)] for p in panels]
+    # Runner i + 1 runs panel i (the same task may appear twice: other seeds).
+    return [recs[0] for _, _, recs in run_episodes(group, info, variants, 1, settings)]
 
 
 def compose(
