@@ -228,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """`rllib evaluate CHECKPOINT`."""
-    from mtrl_ray import evaluation
+    from mtrl_ray import evaluation, recording
     from mtrl_ray.checkpoints import read_checkpoint
     from mtrl_ray.envs import VARIANTS
     from mtrl_ray.tasks.task_set import canonical_task_name
@@ -240,7 +240,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif not args.transfer:
         evaluation.chosen_tasks(info, tasks)
     out = args.out or info.path
-    video = _video_settings(args)
+    video = None  # checked before Ray starts: GL backend, encoder, --video-episodes
+    if args.video is not None:
+        video = recording.evaluation_settings(args.episodes, args.video_episodes)
     if args.transfer:
         variants = tasks or list(VARIANTS)
         _init_ray(args.ray_address, cpus_wanted=len(variants) + 1)
@@ -276,40 +278,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _video_settings(args: argparse.Namespace):
-    """`--video`'s settings (None without it); checks GL and encoder before Ray starts."""
-    from mtrl_ray import recording
-
-    if args.video is None:
-        return None
-    if not 1 <= args.video_episodes <= args.episodes:
-        raise recording.VideoError(
-            f"--video-episodes must be between 1 and --episodes ({args.episodes}), "
-            f"got {args.video_episodes}"
-        )
-    recording.check_encoder()
-    return recording.VideoSettings(episodes=args.video_episodes, gl=recording.check_gl_backend())
-
-
 def cmd_render(args: argparse.Namespace) -> int:
     """`rllib render CHECKPOINT --out gallery.gif`."""
-    from mtrl_ray import gallery, recording
+    from mtrl_ray import gallery
     from mtrl_ray.checkpoints import read_checkpoint
 
     info = read_checkpoint(args.checkpoint)
     tasks = args.tasks.split(",") if args.tasks else None
     panels = gallery.gallery_panels(info, tasks, args.head)
-    width, _, height = args.size.partition("x")
-    if not (width.isdigit() and height.isdigit()) or min(args.frames, args.every) < 1:
-        raise recording.VideoError("--size must be WxH (e.g. 240x180); --frames, --every >= 1")
-    settings = recording.VideoSettings(
-        width=int(width),
-        height=int(height),
-        every=args.every,
-        max_frames=args.frames,
-        encode="frames",
-        gl=recording.check_gl_backend(),
-    )
+    settings = gallery.gallery_settings(args.size, args.frames, args.every, args.columns)
     _init_ray(args.ray_address, cpus_wanted=len(panels) + 1)
     recordings = gallery.render_gallery(
         info, panels, args.out, settings, not args.sampled, args.seed, args.columns

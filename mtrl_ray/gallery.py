@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mtrl_ray.checkpoints import CheckpointError, CheckpointInfo
-from mtrl_ray.recording import Recording, VideoSettings
+from mtrl_ray.recording import Recording, VideoError, VideoSettings, check_gl_backend
 
 #: Height of the title strip above each panel, in pixels.
 TITLE_HEIGHT = 18
@@ -64,6 +64,29 @@ def gallery_panels(info: CheckpointInfo, tasks: list[str] | None, head: str | No
             f"(its tasks: {', '.join(info.tasks)})"
         )
     return [Panel(t, t if t in info.tasks else head) for t in names]
+
+
+def gallery_settings(
+    size: str, frames: int, every: int, columns: int | None = None
+) -> VideoSettings:
+    """`rllib render`'s recording settings from its flags; checks the GL backend.
+
+    Raises:
+        VideoError: a malformed `size` ("WxH"), a count below 1, or no GL backend.
+    """
+    width, _, height = size.partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise VideoError(f"--size must be WxH in pixels (e.g. 240x180), got {size!r}")
+    if min(frames, every, columns or 1) < 1:
+        raise VideoError("--frames, --every and --columns must be >= 1")
+    return VideoSettings(
+        width=int(width),
+        height=int(height),
+        every=every,
+        max_frames=frames,
+        encode="frames",
+        gl=check_gl_backend(),
+    )
 
 
 def record_panels(

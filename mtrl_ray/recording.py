@@ -138,6 +138,21 @@ def check_encoder() -> None:
         ) from None
 
 
+def evaluation_settings(episodes: int, video_episodes: int) -> VideoSettings:
+    """`rllib evaluate --video`'s settings, after checking what it needs (before Ray starts).
+
+    Raises:
+        VideoError: `video_episodes` is not in 1..`episodes`, the encoder is not
+            installed, or the GL backend cannot be loaded.
+    """
+    if not 1 <= video_episodes <= episodes:
+        raise VideoError(
+            f"--video-episodes must be between 1 and --episodes ({episodes}), got {video_episodes}"
+        )
+    check_encoder()
+    return VideoSettings(episodes=video_episodes, gl=check_gl_backend())
+
+
 class FrameRecorder(gym.Wrapper):
     """Records the frames and return of the env's first episode once `recording` is on.
 

@@ -91,6 +91,22 @@ def test_video_episodes_beyond_episodes_is_one_line_exit_2(tmp_path, capsys):
     assert "--video-episodes must be between 1 and --episodes (2)" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "240"], "--size must be WxH in pixels (e.g. 240x180), got '240'"),
+        (["--frames", "0"], "--frames, --every and --columns must be >= 1"),
+        (["--tasks", "HalfCheetahBigLeg-v0"], "no head for HalfCheetahBigLeg-v0: pick one with"),
+    ],
+)
+def test_bad_render_input_is_one_line_exit_2(tmp_path, capsys, args, message):
+    out = tmp_path / "g.gif"
+    assert main(["render", CHECKPOINT, *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rllib render: error: ") and message in err and "\n" not in err
+    assert not out.exists()
+
+
 def test_gallery_frames_have_one_titled_panel_per_task(tmp_path):
     # Panel k's frame i is all 40 k + 10 i (distinct frames: a GIF merges equal ones).
     shades = 40 * np.arange(3)[:, None] + 10 * np.arange(5)[None, :]
