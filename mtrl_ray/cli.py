@@ -252,8 +252,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         text = evaluation.format_matrix(results, title=f"{info.path.name}: head x environment")
         paths = evaluation.write_results(results, out, info.path, False, stem="transfer", text=text)
     else:
-        runners = len(tasks or info.tasks)
-        _init_ray(args.ray_address, cpus_wanted=runners + 1)  # one runner per task
+        # One runner per --tasks variant with --head, else one per checkpoint task
+        # (pinned by worker index: a --tasks subset still starts them all).
+        runners = len(tasks or info.tasks) if args.head else len(info.tasks)
+        _init_ray(args.ray_address, cpus_wanted=runners + 1)
         results = evaluation.evaluate_checkpoint(
             info.path,
             tasks,
