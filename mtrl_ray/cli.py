@@ -1,9 +1,12 @@
 """`rllib`: train tuned examples, evaluate checkpoints (Ray 2.60 ships no `rllib` command).
 
 rllib train file tuned_examples/a2c/halfcheetah_vanilla_multitask.py [overrides]
-rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic]
+rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic] [--video DIR]
+rllib render CHECKPOINT [--tasks ...] [--head H] --out gallery.gif
+rllib report RUN... [--out DIR] [--paper]
 rllib export CHECKPOINT --format onnx|torchscript --out DIR
 rllib serve CHECKPOINT [--port 8000] [--replicas 1] [--host 127.0.0.1] [--ray-address ...]
+rllib upgrade-checkpoint CHECKPOINT
 """
 
 from __future__ import annotations
@@ -107,6 +110,35 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
         help="every head on every --tasks variant (default: all ten): a transfer matrix",
     )
     p.add_argument("--out", type=Path, help="output folder (default: the checkpoint folder)")
+    p.add_argument(
+        "--video",
+        type=Path,
+        metavar="DIR",
+        help="record each task's first episode(s) (each head x variant with --transfer) "
+        "to MP4 files in DIR, rendered headless (MUJOCO_GL, default egl)",
+    )
+    p.add_argument(
+        "--video-episodes", type=int, default=1, help="episodes recorded per task (default 1)"
+    )
+    p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
+
+
+def _render_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="a GIF of the policy on several tasks, side by side")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--tasks", help="comma-separated tasks (default: all of the checkpoint's)")
+    p.add_argument(
+        "--head", help="the head acting on --tasks the checkpoint has no head for (held out)"
+    )
+    p.add_argument("--frames", type=int, default=100, help="frames per panel (default 100)")
+    p.add_argument(
+        "--every", type=int, default=2, help="keep every k-th env step (default 2: 10 fps)"
+    )
+    p.add_argument("--size", default="240x180", help="panel size WxH in pixels (default 240x180)")
+    p.add_argument("--columns", type=int, help="panels per row (default: up to 4)")
+    p.add_argument("--sampled", action="store_true", help="sample actions (default: the mean)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("gallery.gif"), help="the GIF to write")
     p.add_argument("--ray-address", help="join a running Ray cluster (default: start a local one)")
 
 
@@ -151,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _evaluate_parser(sub)
+    _render_parser(sub)
     _report_parser(sub)
     _upgrade_parser(sub)
     _export_parser(sub)
@@ -314,7 +347,7 @@ def _check_pass(grid, criteria: dict[str, float]) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """`rllib evaluate CHECKPOINT`."""
-    from mtrl_ray import evaluation
+    from mtrl_ray import evaluation, recording
     from mtrl_ray.checkpoints import read_checkpoint
     from mtrl_ray.envs import VARIANTS
     from mtrl_ray.tasks.task_set import canonical_task_name
@@ -326,17 +359,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif not args.transfer:
         evaluation.chosen_tasks(info, tasks)
     out = args.out or info.path
+    video = None  # checked before Ray starts: GL backend, encoder, --video-episodes
+    if args.video is not None:
+        video = recording.evaluation_settings(args.episodes, args.video_episodes)
     if args.transfer:
         variants = tasks or list(VARIANTS)
         _init_ray(args.ray_address, cpus_wanted=len(variants) + 1)
-        results = evaluation.transfer_matrix(info.path, variants, args.episodes, args.seed)
+        results = evaluation.transfer_matrix(
+            info.path, variants, args.episodes, args.seed, video, args.video
+        )
         text = evaluation.format_matrix(results, title=f"{info.path.name}: head x environment")
         paths = evaluation.write_results(results, out, info.path, False, stem="transfer", text=text)
     else:
-        runners = len(tasks or info.tasks)
-        _init_ray(args.ray_address, cpus_wanted=runners + 1)  # one runner per task
+        # One runner per --tasks variant with --head, else one per checkpoint task
+        # (pinned by worker index: a --tasks subset still starts them all).
+        runners = len(tasks or info.tasks) if args.head else len(info.tasks)
+        _init_ray(args.ray_address, cpus_wanted=runners + 1)
         results = evaluation.evaluate_checkpoint(
-            info.path, tasks, args.episodes, args.deterministic, args.seed, head=args.head
+            info.path,
+            tasks,
+            args.episodes,
+            args.deterministic,
+            args.seed,
+            args.head,
+            video=video,
+            video_dir=args.video,
         )
         text = evaluation.format_table(
             results, f"{info.path.name}: {args.episodes} episodes per task"
@@ -347,6 +394,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     print(text)
     print(f"wrote {paths[0]} and {paths[1]}")
+    for video_path in (v for r in results for v in r.videos):
+        print(f"wrote {video_path}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """`rllib render CHECKPOINT --out gallery.gif`."""
+    from mtrl_ray import gallery
+    from mtrl_ray.checkpoints import read_checkpoint
+
+    info = read_checkpoint(args.checkpoint)
+    tasks = args.tasks.split(",") if args.tasks else None
+    panels = gallery.gallery_panels(info, tasks, args.head)
+    settings = gallery.gallery_settings(args.size, args.frames, args.every, args.columns)
+    _init_ray(args.ray_address, cpus_wanted=len(panels) + 1)
+    recordings = gallery.render_gallery(
+        info, panels, args.out, settings, not args.sampled, args.seed, args.columns
+    )
+    for panel, rec in zip(panels, recordings, strict=True):
+        print(f"{panel.title}: return {rec.ret:.1f} over {rec.length} steps")
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -406,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     # cores to MuJoCo.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from mtrl_ray.algorithms.a2c.a2c import A2CConfig  # noqa: F401  (registers envs)
+    from mtrl_ray.recording import VideoError
     from mtrl_ray.training import TrainingError
     from mtrl_ray.tuned_example import TunedExampleError
 
@@ -414,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "train": cmd_train,
         "evaluate": cmd_evaluate,
+        "render": cmd_render,
         "report": cmd_report,
         "upgrade-checkpoint": cmd_upgrade_checkpoint,
         "export": cmd_export,
@@ -421,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (*USER_ERRORS, TunedExampleError) as e:
+    except (*USER_ERRORS, TunedExampleError, VideoError) as e:
         print(f"rllib {args.command}: error: {e}", file=sys.stderr)
         return 2
     except TrainingError as e:

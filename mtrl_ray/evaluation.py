@@ -21,7 +21,9 @@ import numpy as np
 from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.rllib.env.env_runner_group import EnvRunnerGroup
 
+from mtrl_ray import recording
 from mtrl_ray.checkpoints import CheckpointError, CheckpointInfo, read_checkpoint
+from mtrl_ray.recording import VideoSettings
 
 
 def evaluation_stem(deterministic: bool) -> str:
@@ -40,6 +42,7 @@ class TaskResult:
         mean: Mean undiscounted return.
         std: Standard deviation of the return (population, ddof=0).
         returns: Every episode's return.
+        videos: Recorded episodes (MP4 paths), if any.
     """
 
     task: str
@@ -48,6 +51,7 @@ class TaskResult:
     mean: float
     std: float
     returns: tuple[float, ...]
+    videos: tuple[str, ...] = ()
 
 
 def chosen_tasks(info: CheckpointInfo, tasks: list[str] | None) -> list[str]:
@@ -70,14 +74,17 @@ def make_evaluation_runners(
     episodes: int,
     deterministic: bool = False,
     seed: int = 0,
-    head: str | None = None,
+    head: str | list[str] | None = None,
     variants: list[str] | None = None,
+    video: VideoSettings | None = None,
 ) -> EnvRunnerGroup:
     """Evaluation runners loaded with the checkpoint's module.
 
     By default one runner per task of the checkpoint, pinned by worker index as in
     training; with `head` and `variants`, one runner per variant, all acting with
-    that head (zero-shot transfer). Each has `episodes` envs, so every episode runs
+    that head (zero-shot transfer), or with `head[i]` on `variants[i]` if `head` is a
+    list. With `video`, the envs render and record (see `mtrl_ray.recording`). Each
+    has `episodes` envs, so every episode runs
     in parallel. The module's per-task normalization statistics come with its state
     and stay frozen: only a learner updates them. Actions reach the env as they did
     in training (rescaled and clipped, or raw: the manifest's `actions_for_env`).
@@ -86,8 +93,12 @@ def make_evaluation_runners(
 
     state = RLModule.from_checkpoint(str(info.module_path)).get_state(inference_only=True)
     env_config = {"tasks": list(info.tasks)}
-    if head is not None:
+    if isinstance(head, list):
+        env_config.update(heads=list(head), variants=list(variants))
+    elif head is not None:
         env_config.update(head=head, variants=list(variants))
+    if video is not None:
+        env_config["record"] = video.env_config()
     num_runners = len(variants) if head is not None else len(info.tasks)
     config = (
         A2CConfig()
@@ -116,6 +127,8 @@ def evaluate_checkpoint(
     deterministic: bool = False,
     seed: int = 0,
     head: str | None = None,
+    video: VideoSettings | None = None,
+    video_dir: Path | None = None,
 ) -> list[TaskResult]:
     """Runs `episodes` episodes per chosen task with the checkpoint's policy.
 
@@ -129,51 +142,89 @@ def evaluate_checkpoint(
         seed: Base seed of the evaluation envs.
         head: Act with this task's head (and its normalization statistics) on every
             environment in `tasks`: zero-shot transfer.
+        video: Record the first `video.episodes` episodes of every task as MP4.
+        video_dir: Where the driver writes them (`Recording.file_name`); their paths
+            are in each result's `videos`.
     """
     from mtrl_ray.tasks.task_set import canonical_task_name
 
     info = read_checkpoint(path)
     if head is None:
         chosen = chosen_tasks(info, tasks)
-        group = make_evaluation_runners(info, episodes, deterministic, seed)
+        group = make_evaluation_runners(info, episodes, deterministic, seed, video=video)
     else:
         head = chosen_tasks(info, [head])[0]
         chosen = [canonical_task_name(t) for t in (tasks or info.tasks)]
-        group = make_evaluation_runners(info, episodes, deterministic, seed, head, chosen)
-    try:
-        names = group.foreach_env_runner(lambda r: r.task_name, local_env_runner=False)
-        wanted = [i + 1 for i, name in enumerate(names) if name in chosen]
-        samples = group.foreach_env_runner(
-            lambda r: (
-                r.task_name,
-                [float(e.get_return()) for e in r.sample(num_episodes=episodes)],
-            ),
-            local_env_runner=False,
-            remote_worker_ids=wanted,
-        )
-    finally:
-        group.stop()
-    by_task = {name: rets[:episodes] for name, rets in samples}
+        group = make_evaluation_runners(info, episodes, deterministic, seed, head, chosen, video)
+    runs = run_episodes(group, info, chosen, episodes, video)
+    by_task = {name: rets for name, rets, _ in runs}
+    recordings = [rec for name in chosen for t, _, recs in runs if t == name for rec in recs]
+    videos: dict[str, list[str]] = {}
+    if recordings:
+        paths = recording.write_recordings(recordings, video_dir or info.path / "videos")
+        for rec, path in zip(recordings, paths, strict=True):
+            videos.setdefault(rec.task, []).append(str(path))
     results = []
     for name in chosen:
-        rets = np.asarray(by_task[name])
+        rets = np.asarray(by_task[name][:episodes])
+        mean, std = float(rets.mean()), float(rets.std())
         results.append(
             TaskResult(
-                name, head or name, len(rets), float(rets.mean()), float(rets.std()), tuple(rets)
+                name, head or name, len(rets), mean, std, tuple(rets), tuple(videos.get(name, ()))
             )
         )
     return results
 
 
+def run_episodes(
+    group: EnvRunnerGroup,
+    info: CheckpointInfo,
+    tasks: list[str],
+    episodes: int,
+    video: VideoSettings | None = None,
+) -> list[tuple[str, list[float], list[recording.Recording]]]:
+    """Samples `episodes` episodes on the runners of `tasks`, then stops the group.
+
+    Returns:
+        Per runner, in worker order: its task, its episodes' returns and (with
+        `video`) its recorded episodes.
+    """
+    heads = info.tasks
+    settings = None if video is None else video.env_config()
+
+    def sample(runner) -> tuple[int, str, list[float], list[recording.Recording]]:
+        if settings is not None:
+            recording.start_recording(runner, settings["episodes"])
+        returns = [float(e.get_return()) for e in runner.sample(num_episodes=episodes)]
+        head = heads[runner.task_id]
+        recorded = [] if settings is None else recording.collect_recordings(runner, settings, head)
+        return runner.worker_index, runner.task_name, returns, recorded
+
+    try:
+        names = group.foreach_env_runner(lambda r: r.task_name, local_env_runner=False)
+        wanted = [i + 1 for i, name in enumerate(names) if name in tasks]
+        samples = group.foreach_env_runner(sample, local_env_runner=False, remote_worker_ids=wanted)
+    finally:
+        group.stop()
+    return [run for _, *run in sorted(samples, key=lambda sample: sample[0])]
+
+
 def transfer_matrix(
-    path: str | Path, variants: list[str], episodes: int = 20, seed: int = 0
+    path: str | Path,
+    variants: list[str],
+    episodes: int = 20,
+    seed: int = 0,
+    video: VideoSettings | None = None,
+    video_dir: Path | None = None,
 ) -> list[TaskResult]:
-    """Every head of the checkpoint on every variant in `variants`."""
+    """Every head of the checkpoint on every variant in `variants` (and their videos)."""
     info = read_checkpoint(path)
     return [
         result
         for head in info.tasks
-        for result in evaluate_checkpoint(path, variants, episodes, seed=seed, head=head)
+        for result in evaluate_checkpoint(
+            path, variants, episodes, seed=seed, head=head, video=video, video_dir=video_dir
+        )
     ]
 
 

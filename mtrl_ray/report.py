@@ -23,6 +23,7 @@ import numpy as np
 
 from mtrl_ray import metrics
 from mtrl_ray.evaluation import evaluation_stem
+from mtrl_ray.report_figure import plot_table
 
 #: The paper's Table 2 (6 tasks; frames per task), mean ± std over 20 rollouts.
 PAPER_TABLE2 = {
@@ -161,12 +162,13 @@ def plot_curves(runs: list[tuple[str, Path]], out_dir: Path) -> list[Path]:
     return written
 
 
-def evaluation_table(runs: list[tuple[str, Path]], paper: bool, stem: str = "evaluation") -> str:
-    """Markdown table: task x method, from the runs' `<stem>.json` evaluation files.
+def evaluation_cells(
+    runs: list[tuple[str, Path]], stem: str = "evaluation"
+) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """method -> task -> one (mean, std over episodes) per run (seed) that evaluated it.
 
-    A cell is the evaluation's mean ± std over episodes. Where several runs of a
-    method (seeds) evaluated a task, it is the mean over the runs, then each run's
-    mean ± std. Within one run, the last evaluation file (by path) counts.
+    Read from the runs' `<stem>.json` files; within one run, the last file (by path)
+    counts.
     """
     per_run: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(
         lambda: defaultdict(list)
@@ -178,6 +180,23 @@ def evaluation_table(runs: list[tuple[str, Path]], paper: bool, stem: str = "eva
                 latest[r["task"]] = (r["mean"], r["std"])
         for task, cell in latest.items():
             per_run[method][task].append(cell)
+    return per_run
+
+
+def table_tasks(tasks: set[str]) -> list[str]:
+    """The paper's six tasks in its order (those present), then the others sorted."""
+    paper_order = [t for t in PAPER_TABLE2["vanilla multi-task (1M)"] if t in tasks]
+    return paper_order + sorted(tasks - set(paper_order))
+
+
+def evaluation_table(runs: list[tuple[str, Path]], paper: bool, stem: str = "evaluation") -> str:
+    """Markdown table: task x method, from the runs' `<stem>.json` evaluation files.
+
+    A cell is the evaluation's mean ± std over episodes. Where several runs of a
+    method (seeds) evaluated a task, it is the mean over the runs, then each run's
+    mean ± std. Within one run, the last evaluation file (by path) counts.
+    """
+    per_run = evaluation_cells(runs, stem)
     columns: dict[str, dict[str, str]] = defaultdict(dict)
     for method, tasks_ in per_run.items():
         for task, cells in tasks_.items():
@@ -189,10 +208,7 @@ def evaluation_table(runs: list[tuple[str, Path]], paper: bool, stem: str = "eva
     if paper:
         for name, cells in PAPER_TABLE2.items():
             columns[f"paper: {name}"] = {t: f"{m:.2f} ± {s:.2f}" for t, (m, s) in cells.items()}
-    tasks = [
-        t for t in PAPER_TABLE2["vanilla multi-task (1M)"] if any(t in c for c in columns.values())
-    ]
-    tasks += sorted({t for c in columns.values() for t in c} - set(tasks))
+    tasks = table_tasks({t for c in columns.values() for t in c})
     names = list(columns)
     lines = ["| environment | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
     for task in tasks:
@@ -204,7 +220,8 @@ def report(paths: list[Path], out_dir: Path, paper: bool = False) -> list[Path]:
     """Writes the curves and the tables into `out_dir`; returns the files written.
 
     `table.md` holds the sampled evaluations; `table_deterministic.md` the
-    mean-action ones (`rllib evaluate --deterministic`), where a run has any.
+    mean-action ones (`rllib evaluate --deterministic`), where a run has any; each
+    table is also drawn as a bar chart beside it (`table.png`, `table_deterministic.png`).
 
     Args:
         paths: Run folders, or folders of run folders (one method each).
@@ -222,4 +239,12 @@ def report(paths: list[Path], out_dir: Path, paper: bool = False) -> list[Path]:
         table = out_dir / ("table_deterministic.md" if deterministic else "table.md")
         table.write_text(evaluation_table(runs, paper, stem))
         tables.append(table)
+        cells = evaluation_cells(runs, stem)
+        tasks = table_tasks({t for c in cells.values() for t in c})
+        if tasks:  # the figure's groups: tasks we evaluated (the paper's, where it has them)
+            protocol = "mean action" if deterministic else "sampled actions"
+            paper_cells = PAPER_TABLE2 if paper else {}
+            tables.append(
+                plot_table(cells, paper_cells, tasks, table.with_suffix(".png"), protocol)
+            )
     return [*written, *tables]

@@ -194,3 +194,33 @@ def test_seed_band_has_its_lines_colour(tmp_path, monkeypatch):
     assert main(["report", *map(str, runs), "--out", str(tmp_path / "report")]) == 0
     assert len(lines) == 2 and len(bands) == 1
     assert tuple(bands[0].get_facecolor()[0][:3]) == to_rgba(lines[1].get_color())[:3]
+
+
+def test_table_figure_draws_ours_beside_the_papers(tmp_path, monkeypatch):
+    """Table 2 as bars: the paper's numbers, and ours averaged over seeds with seed dots."""
+    from matplotlib.axes import Axes
+
+    bars, dots = [], []
+    bar, plot = Axes.bar, Axes.plot
+    monkeypatch.setattr(
+        Axes, "bar", lambda self, *a, **k: bars.append((a, k)) or bar(self, *a, **k)
+    )
+    monkeypatch.setattr(Axes, "plot", lambda self, *a, **k: dots.append(a) or plot(self, *a, **k))
+    a = write_run(tmp_path, "vanilla_seed0", [1.0], (1500.0, 20.0))
+    b = write_run(tmp_path, "vanilla_seed1", [2.0], (1000.0, 40.0))
+    out = tmp_path / "report"
+    assert main(["report", str(a), str(b), "--out", str(out), "--paper"]) == 0
+    png = out / "table.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [k["label"] for _, k in bars] == [
+        "paper: scratch (3M)",
+        "paper: distillation multi-task (1M)",
+        "paper: vanilla multi-task (1M)",
+        "vanilla (2 seeds)",
+    ]
+    (_, heights, _), kwargs = bars[2]  # one group: the one task evaluated
+    assert list(heights) == [1480.89] and list(kwargs["yerr"]) == [30.92]
+    (_, heights, _), kwargs = bars[3]
+    assert list(heights) == [1250.0] and list(kwargs["yerr"]) == [30.0]
+    assert [list(d[1]) for d in dots if d[2:] == ("k.",)] == [[1500.0, 1000.0]]  # the seeds
+    assert not (out / "table_deterministic.png").exists()

@@ -9,6 +9,7 @@ from ray.rllib.env.env_context import EnvContext
 from ray.tune.registry import register_env
 
 from mtrl_ray.envs import make_env
+from mtrl_ray.recording import FrameRecorder, record_env_kwargs
 from mtrl_ray.tasks.task_set import TaskSet, canonical_task_name
 
 #: Name under which `make_pinned_env` is registered with RLlib (`config.environment`).
@@ -35,18 +36,27 @@ def make_pinned_env(env_ctx: EnvContext | dict[str, Any]) -> gym.Env:
     `env_config` keys: `tasks` (task names in head order, required), `env_kwargs`
     (passed to the env constructor). Pinning uses the runner's `worker_index` (see
     `TaskSet.task_for_worker`). For transfer evaluation, `head` (a task name) and
-    `variants` (env ids) pin runner i to variant i - 1 acting with that head.
+    `variants` (env ids) pin runner i to variant i - 1 acting with that head; `heads`
+    (one task name per variant) instead gives each variant its own. With `record`
+    (`VideoSettings.env_config()`), the env renders and records frames (`FrameRecorder`).
     """
     task_set = TaskSet.of(env_ctx["tasks"])
     worker_index = getattr(env_ctx, "worker_index", 0)
     if env_ctx.get("variants"):
         variants = list(env_ctx["variants"])
         name = canonical_task_name(variants[max(worker_index - 1, 0) % len(variants)])
-        task_id = task_set.task_id(env_ctx["head"])
+        heads = env_ctx.get("heads") or [env_ctx["head"]] * len(variants)
+        task_id = task_set.task_id(heads[max(worker_index - 1, 0) % len(variants)])
     else:
         task_id = task_set.task_for_worker(worker_index)
         name = task_set.names[task_id]
-    env = make_env(name, **dict(env_ctx.get("env_kwargs") or {}))
+    env_kwargs = dict(env_ctx.get("env_kwargs") or {})
+    record = env_ctx.get("record")
+    if record:
+        env_kwargs.update(record_env_kwargs(record))
+    env = make_env(name, **env_kwargs)
+    if record:
+        env = FrameRecorder(env, every=record["every"], max_frames=record["max_frames"])
     return TaskIdWrapper(env, task_id, name)
 
 
