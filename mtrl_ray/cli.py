@@ -400,6 +400,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_api_stack_notice() -> None:
+    """Drops RLlib's "running X on the new API stack!" notice (the project's only stack).
+
+    It is logged once per algorithm on every config validation and would otherwise
+    stand beside an input error as a second stderr line.
+    """
+    import logging
+
+    logging.getLogger("ray.rllib.algorithms.algorithm_config").addFilter(
+        lambda record: "on the new API stack" not in record.getMessage()
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rllib` console script."""
     # The learner and every runner are small MLPs: one torch thread each leaves the
@@ -409,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     from mtrl_ray.training import TrainingError
     from mtrl_ray.tuned_example import TunedExampleError
 
+    _quiet_api_stack_notice()
     args = build_parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # for checkpoint provenance
     handlers = {
