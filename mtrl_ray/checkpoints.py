@@ -178,6 +178,18 @@ def read_weights(info: CheckpointInfo, what: str = "weights") -> dict[str, torch
         ) from None
 
 
+def is_complete(path: str | Path) -> bool:
+    """Whether `path` is a whole checkpoint: a readable manifest and the weights file.
+
+    Newest-checkpoint lookups skip the others: a save that a kill cut short must not
+    hide the checkpoint before it.
+    """
+    try:
+        return read_checkpoint(path).weights_path.is_file()
+    except CheckpointError:
+        return False
+
+
 def _shape(value: list[int] | None) -> tuple[int, ...] | None:
     return None if value is None else tuple(int(v) for v in value)
 
@@ -253,6 +265,7 @@ def add_weights_file(path: str | Path) -> CheckpointInfo:
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     info = read_checkpoint(path)
+    _check_pickle(info.module_path / "module_state.pkl")  # trusted: a one-line error if cut
     module = RLModule.from_checkpoint(str(info.module_path))
     manifest = json.loads((info.path / MANIFEST).read_text())
     write_manifest(

@@ -23,6 +23,7 @@ from mtrl_ray.checkpoints import (
     MANIFEST,
     WEIGHTS,
     CheckpointError,
+    is_complete,
     read_checkpoint,
     read_weights,
 )
@@ -83,7 +84,7 @@ def load_teacher(checkpoint: str | Path, task: str) -> Teacher:
     except CheckpointError as e:
         raise TeacherError(str(e)) from None
     weights = {k: v.numpy() for k, v in tensors.items() if not k.startswith("critic")}
-    return Teacher(
+    teacher = Teacher(
         task=task,
         head=info.tasks.index(task),
         path=str(info.path),
@@ -92,6 +93,14 @@ def load_teacher(checkpoint: str | Path, task: str) -> Teacher:
         action_shape=info.action_shape,
         weights=weights,
     )
+    try:  # here, not first in the TeacherPool actor: a tensor of the wrong shape
+        TeacherPolicy(teacher)
+    except RuntimeError as e:
+        reason = str(e).strip().splitlines()[-1].strip()
+        raise TeacherError(
+            f"teacher {info.weights_path} does not fit its manifest: {reason}"
+        ) from None
+    return teacher
 
 
 class TeacherPolicy(nn.Module):
@@ -167,7 +176,13 @@ def find_teacher_checkpoint(teachers: str | Path | dict[str, str], task: str) ->
 
 
 def _newest_checkpoint(folder: Path) -> Path | None:
+    """`folder` if it is a checkpoint, else its newest complete checkpoint (or None).
+
+    A checkpoint whose manifest is missing or unreadable, or which lacks its weights
+    file, is skipped: a save that a kill cut short must not hide the one before it.
+    """
     if (folder / MANIFEST).is_file():
-        return folder
+        return folder  # the checkpoint itself: load_teacher says what is wrong with it
     found = sorted(folder.glob(f"*/{MANIFEST}")) + sorted(folder.glob(f"*/*/{MANIFEST}"))
-    return found[-1].parent if found else None
+    return next((m.parent for m in reversed(found) if is_complete(m.parent)), None)
+
