@@ -185,4 +185,3 @@ def _newest_checkpoint(folder: Path) -> Path | None:
         return folder  # the checkpoint itself: load_teacher says what is wrong with it
     found = sorted(folder.glob(f"*/{MANIFEST}")) + sorted(folder.glob(f"*/*/{MANIFEST}"))
     return next((m.parent for m in reversed(found) if is_complete(m.parent)), None)
-
