@@ -346,3 +346,16 @@ def test_committed_checkpoints_pass_the_restore_checks(shared):
     for name, config_class in (("a2c", A2CConfig), ("ppo", MultiTaskPPOConfig)):
         info = read_checkpoint(shared / name)
         config_class().multi_task(list(info.tasks)).restore(info.path).validate()
+
+
+@pytest.mark.slow
+def test_evaluate_a_checkpoint_whose_rllib_pickles_are_cut(ray_local, shared, tmp_path, capsys):
+    """`rllib evaluate` runs on the manifest and weights: truncated .pkl files do not matter."""
+    checkpoint = Path(shutil.copytree(shared / "teacher", tmp_path / "teacher"))
+    for pickled in checkpoint.rglob("*.pkl"):
+        truncate(pickled, keep=0.1)
+    out = tmp_path / "out"
+    assert main(["evaluate", str(checkpoint), "--episodes", "1", "--out", str(out)]) == 0
+    (result,) = json.loads((out / "evaluation.json").read_text())["results"]
+    assert result["task"] == TASK and result["episodes"] == 1
+    assert sorted(p.name for p in out.iterdir()) == ["evaluation.json", "evaluation.md"]
