@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,14 +162,15 @@ def newest_checkpoint(folder: str | Path) -> Path | None:
     """The newest mtrl-ray checkpoint in `folder`, or None.
 
     `folder` itself if it is one; else the last by name of its sub-folders holding
-    one (a run's `checkpoints/`), or of their sub-folders (a run folder). Folders
-    without a manifest (a checkpoint cut off while written) do not count.
+    one (a run's `checkpoints/`, a trial's folder), or of their sub-folders (a run
+    or experiment folder). Checkpoints that are not whole (`is_complete`: a save
+    that a kill cut short) do not count.
     """
     folder = Path(folder).expanduser()
     if (folder / MANIFEST).is_file():
-        return folder
+        return folder  # the checkpoint itself: its reader says what is wrong with it
     found = sorted(folder.glob(f"*/{MANIFEST}")) + sorted(folder.glob(f"*/*/{MANIFEST}"))
-    return found[-1].parent if found else None
+    return next((m.parent for m in reversed(found) if is_complete(m.parent)), None)
 
 
 def read_weights(info: CheckpointInfo, what: str = "weights") -> dict[str, torch.Tensor]:
@@ -191,6 +193,18 @@ def read_weights(info: CheckpointInfo, what: str = "weights") -> dict[str, torch
         ) from None
 
 
+def is_complete(path: str | Path) -> bool:
+    """Whether `path` is a whole checkpoint: a readable manifest and the weights file.
+
+    Newest-checkpoint lookups skip the others: a save that a kill cut short must not
+    hide the checkpoint before it.
+    """
+    try:
+        return read_checkpoint(path).weights_path.is_file()
+    except CheckpointError:
+        return False
+
+
 def _shape(value: list[int] | None) -> tuple[int, ...] | None:
     return None if value is None else tuple(int(v) for v in value)
 
@@ -203,6 +217,60 @@ def check_same_tasks(info: CheckpointInfo, tasks: tuple[str, ...]) -> None:
         )
 
 
+#: The RLlib state files a `--restore` reads, relative to the checkpoint.
+RESTORE_STATE_FILES = (
+    Path("algorithm_state.pkl"),
+    Path("learner_group") / "learner" / "state.pkl",
+    MODULE_SUBDIR / "module_state.pkl",
+)
+#: Model config keys that fix the module's tensors (a restored state must have them).
+STRUCTURE_KEYS = (
+    "actor_hiddens", "critic_hiddens", "actor_shared_layers", "critic_shared_layers", "critic",
+)  # fmt: skip
+
+
+def check_restorable(info: CheckpointInfo, algorithm: str, model_config: dict) -> None:
+    """Raises CheckpointError unless `--restore` of `info` into this run can work.
+
+    The checkpoint must come from the same algorithm (a PPO learner state holds
+    Adam's moments, A2C's optimizer other keys; a distillation student has no
+    critic) and describe a module of the same structure, and RLlib's state files
+    must be there and complete. A `--restore` unpickles them anyway, in every trial,
+    so the checkpoint is trusted (the README says so): a trial `pickle.load` of each
+    here, before Ray starts, is no new exposure, and it finds a truncated file (what
+    a kill mid-copy leaves) in a fraction of a second.
+
+    Args:
+        info: The checkpoint to restore.
+        algorithm: This run's algorithm class name, e.g. "A2C".
+        model_config: This run's model config (JSON form).
+    """
+    if info.algorithm != algorithm:
+        raise CheckpointError(
+            f"checkpoint {info.path} is a {info.algorithm} checkpoint, this run {algorithm}: "
+            "--restore continues the same algorithm (fine-tune from it instead)"
+        )
+    for key in STRUCTURE_KEYS:
+        theirs, ours = info.model_config.get(key), model_config.get(key)
+        if theirs is not None and theirs != ours:
+            raise CheckpointError(f"checkpoint {info.path} has {key}={theirs}, this run {ours}")
+    for relative in RESTORE_STATE_FILES:
+        _check_pickle(info.path / relative)
+
+
+def _check_pickle(path: Path) -> None:
+    """Raises CheckpointError unless `path` is a complete pickle (trusted files only)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint state file missing or empty: {path}")
+    try:
+        with path.open("rb") as f:
+            pickle.load(f)  # a --restore checkpoint is trusted: see check_restorable
+    except Exception as e:  # truncated or garbled: name the file
+        raise CheckpointError(
+            f"checkpoint state file unreadable: {path}: {type(e).__name__}: {e}"
+        ) from None
+
+
 def add_weights_file(path: str | Path) -> CheckpointInfo:
     """Writes `module_weights.pt` and the spaces into a checkpoint that predates them.
 
@@ -212,6 +280,7 @@ def add_weights_file(path: str | Path) -> CheckpointInfo:
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     info = read_checkpoint(path)
+    _check_pickle(info.module_path / "module_state.pkl")  # trusted: a one-line error if cut
     module = RLModule.from_checkpoint(str(info.module_path))
     manifest = json.loads((info.path / MANIFEST).read_text())
     write_manifest(

@@ -267,11 +267,37 @@ def _init_ray(address: str | None, cpus_wanted: float = 0.0) -> None:
 
     if ray.is_initialized():
         return
+    _probe_address(address)
     num_cpus = None
     starts_local = address == "local" or (address is None and not _cluster_running())
     if starts_local:
         num_cpus = max(os.cpu_count() or 1, int(math.ceil(cpus_wanted)))
     ray.init(address=address, num_cpus=num_cpus, log_to_driver=False)
+
+
+#: How long `_probe_address` waits for a cluster's port to accept a connection.
+PROBE_SECONDS = 10.0
+
+
+def _probe_address(address: str | None) -> None:
+    """Raises UsageError unless something accepts TCP connections at `address`.
+
+    `ray.init` retries an address where nothing listens for minutes (ignoring
+    SIGTERM meanwhile); one connect attempt to the GCS (or Ray Client) port tells
+    within seconds. "auto", "local" and no address are ray.init's to resolve.
+    """
+    import socket
+
+    if address is None or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--ray-address {address}: expected HOST:PORT (or ray://HOST:PORT)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise UsageError(f"--ray-address {address}: no Ray cluster there ({reason})") from None
 
 
 def _cluster_running() -> bool:
@@ -345,6 +371,16 @@ def _check_pass(grid, criteria: dict[str, float]) -> int:
     return 1 if failed else 0
 
 
+def _check_evaluate_inputs(args: argparse.Namespace, info, out: Path) -> None:
+    """What `rllib evaluate` checks before Ray starts: counts, --out, the weights."""
+    from mtrl_ray import evaluation
+
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
+    evaluation.check_out_dir(out)
+    evaluation.module_state(info)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """`rllib evaluate CHECKPOINT`."""
     from mtrl_ray import evaluation, recording
@@ -359,6 +395,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     elif not args.transfer:
         evaluation.chosen_tasks(info, tasks)
     out = args.out or info.path
+    _check_evaluate_inputs(args, info, out)
     video = None  # checked before Ray starts: GL backend, encoder, --video-episodes
     if args.video is not None:
         video = recording.evaluation_settings(args.episodes, args.video_episodes)
@@ -420,9 +457,13 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """`rllib report RUN...`."""
-    from mtrl_ray.report import report
+    from mtrl_ray.report import ReportError, report
 
-    for path in report(args.runs, args.out, paper=args.paper):
+    try:
+        written = report(args.runs, args.out, paper=args.paper)
+    except ReportError as e:
+        raise UsageError(str(e)) from None
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -468,6 +509,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+#: RLlib log records that say nothing to a user of this project (logger, text in it).
+_RLLIB_NOTICES = (
+    ("ray.rllib.algorithms.algorithm_config", "on the new API stack"),
+    ("ray._common.deprecation", "RLModule(config=[RLModuleConfig object])"),
+)
+
+
+def _quiet_rllib_notices() -> None:
+    """Drops RLlib's notices that would stand beside an input error as more stderr lines.
+
+    "Running X on the new API stack!" (the project's only stack) is logged on every
+    config validation; the `RLModuleConfig` deprecation on every module built (RLlib
+    makes that object itself).
+    """
+    import logging
+
+    for name, text in _RLLIB_NOTICES:
+        logging.getLogger(name).addFilter(lambda record, t=text: t not in record.getMessage())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `rllib` console script."""
     # The learner and every runner are small MLPs: one torch thread each leaves the
@@ -478,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     from mtrl_ray.training import TrainingError
     from mtrl_ray.tuned_example import TunedExampleError
 
+    _quiet_rllib_notices()
     args = build_parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # for checkpoint provenance
     handlers = {

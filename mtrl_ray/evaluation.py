@@ -14,15 +14,22 @@ acted with the mean.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.rllib.env.env_runner_group import EnvRunnerGroup
 
 from mtrl_ray import recording
-from mtrl_ray.checkpoints import CheckpointError, CheckpointInfo, read_checkpoint
+from mtrl_ray.checkpoints import (
+    MANIFEST,
+    WEIGHTS,
+    CheckpointError,
+    CheckpointInfo,
+    read_checkpoint,
+    read_weights,
+)
 from mtrl_ray.recording import VideoSettings
 
 
@@ -69,6 +76,48 @@ def chosen_tasks(info: CheckpointInfo, tasks: list[str] | None) -> list[str]:
     return chosen
 
 
+def module_state(info: CheckpointInfo) -> dict[str, np.ndarray]:
+    """The checkpoint's module tensors, from `module_weights.pt` (weights-only).
+
+    Evaluation never unpickles RLlib's files, so a downloaded checkpoint can be
+    evaluated without trusting it. The actor is built from the manifest and loaded
+    here, so a missing tensor or one of the wrong shape fails before Ray starts.
+
+    Raises:
+        CheckpointError: no weights file (older checkpoints: `rllib upgrade-checkpoint`),
+            an unreadable one, or tensors that do not fit the manifest's module.
+    """
+    from mtrl_ray.policy import build_module
+
+    if info.observation_shape is None or not info.weights_path.is_file():
+        raise CheckpointError(
+            f"checkpoint {info.path} has no {WEIGHTS} (or no spaces in {MANIFEST}): "
+            "add them with `rllib upgrade-checkpoint` (trusted checkpoints only)"
+        )
+    weights = read_weights(info, what="module weights")
+    try:
+        build_module(info, weights)
+    except RuntimeError as e:  # load_state_dict: sizes that do not fit
+        reason = str(e).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"{info.weights_path} does not fit its manifest: {reason}") from None
+    return {k: v.numpy() for k, v in weights.items()}
+
+
+def check_out_dir(out: Path) -> None:
+    """Raises CheckpointError unless results can be written into folder `out`.
+
+    Checked before any episode runs: a file in the way or a folder that cannot be
+    written would otherwise lose the results after all the episodes.
+    """
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"--out {out} is a file, not a folder")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise CheckpointError(f"--out {out}: cannot write into {existing}")
+
+
 def make_evaluation_runners(
     info: CheckpointInfo,
     episodes: int,
@@ -91,7 +140,7 @@ def make_evaluation_runners(
     """
     from mtrl_ray.algorithms.a2c import A2CConfig
 
-    state = RLModule.from_checkpoint(str(info.module_path)).get_state(inference_only=True)
+    state = module_state(info)
     env_config = {"tasks": list(info.tasks)}
     if isinstance(head, list):
         env_config.update(heads=list(head), variants=list(variants))
@@ -267,6 +316,13 @@ def write_results(
         "deterministic": deterministic,
         "results": [asdict(r) for r in results],
     }
-    json_path.write_text(json.dumps(payload, indent=2))
-    md_path.write_text(text or format_table(results, title=f"Evaluation of {checkpoint}"))
+    _write_whole(json_path, json.dumps(payload, indent=2))
+    _write_whole(md_path, text or format_table(results, title=f"Evaluation of {checkpoint}"))
     return json_path, md_path
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Writes `path` whole or not at all: a temporary file, renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -16,6 +16,7 @@ import gzip
 import json
 import math
 import re
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -56,6 +57,10 @@ PAPER_TABLE2 = {
 _PREFIX = f"env_runners/{metrics.PER_TASK}/"
 
 
+class ReportError(ValueError):
+    """A run folder or output folder `rllib report` cannot use (named in the message)."""
+
+
 def method_name(run_dir: Path) -> str:
     """A run's method: its folder name without a `_seed<N>` suffix.
 
@@ -91,19 +96,39 @@ def expand_runs(paths: list[Path]) -> list[tuple[str, Path]]:
     return runs
 
 
-def _result_lines(run_dir: Path) -> list[str]:
+def _result_rows(run_dir: Path) -> list[dict]:
+    """The run's result rows; a truncated last line (a kill mid-write) is skipped.
+
+    Raises:
+        ReportError: a line other than the last that is not JSON.
+    """
     plain = run_dir / "result.json"
-    if plain.is_file():
-        return plain.read_text().splitlines()
-    with gzip.open(run_dir / "result.json.gz", "rt") as f:
-        return f.read().splitlines()
+    path = plain if plain.is_file() else run_dir / "result.json.gz"
+    try:
+        if plain.is_file():
+            lines = plain.read_text().splitlines()
+        else:
+            with gzip.open(path, "rt") as f:
+                lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError, EOFError) as e:
+        raise ReportError(f"cannot read {path}: {e}") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if number < len(lines):
+                raise ReportError(f"{path} line {number} is not JSON: {e}") from None
+            print(f"rllib report: warning: {path}: skipped a truncated last line ({number})",
+                  file=sys.stderr)  # fmt: skip
+    return rows
 
 
 def learning_curves(run_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per task: (env steps of that task, mean episode return), where one was reported."""
     points: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for line in _result_lines(run_dir):
-        row = _flat(json.loads(line))
+    for raw in _result_rows(run_dir):
+        row = _flat(raw)
         for key, value in row.items():
             if not (key.startswith(_PREFIX) and key.endswith("/" + metrics.EPISODE_RETURN_MEAN)):
                 continue
@@ -127,16 +152,18 @@ def _flat(row: dict, prefix: str = "") -> dict:
     return out
 
 
-def plot_curves(runs: list[tuple[str, Path]], out_dir: Path) -> list[Path]:
-    """One PNG per task: return vs that task's env steps, a line per method."""
+def plot_curves(by_method: dict[str, list[dict]], out_dir: Path) -> list[Path]:
+    """One PNG per task: return vs that task's env steps, a line per method.
+
+    Args:
+        by_method: Method -> its runs' `learning_curves`.
+        out_dir: Output folder (exists).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by_method: dict[str, list[dict]] = defaultdict(list)
-    for method, run in runs:
-        by_method[method].append(learning_curves(run))
     tasks = sorted({t for curves in by_method.values() for c in curves for t in c})
     written = []
     for task in tasks:
@@ -176,8 +203,11 @@ def evaluation_cells(
     for method, run in runs:
         latest: dict[str, tuple[float, float]] = {}
         for path in sorted(run.rglob(f"{stem}.json")):
-            for r in json.loads(path.read_text())["results"]:
-                latest[r["task"]] = (r["mean"], r["std"])
+            try:
+                for r in json.loads(path.read_text())["results"]:
+                    latest[r["task"]] = (r["mean"], r["std"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise ReportError(f"unreadable evaluation {path}: {e!r}") from None
         for task, cell in latest.items():
             per_run[method][task].append(cell)
     return per_run
@@ -229,22 +259,30 @@ def report(paths: list[Path], out_dir: Path, paper: bool = False) -> list[Path]:
         paper: Put the paper's Table 2 beside ours.
     """
     runs = expand_runs(paths)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = plot_curves(runs, out_dir)
-    tables = []
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportError(f"--out {out_dir} is a file, not a folder")
+    # Everything is read before the output folder is made: bad input leaves none.
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for method, run in runs:
+        by_method[method].append(learning_curves(run))
+    tables = {}
     for deterministic in (False, True):
         stem = evaluation_stem(deterministic)
         if deterministic and not any(any(run.rglob(f"{stem}.json")) for _, run in runs):
             continue  # mean-action tables only where such evaluations exist
-        table = out_dir / ("table_deterministic.md" if deterministic else "table.md")
-        table.write_text(evaluation_table(runs, paper, stem))
-        tables.append(table)
+        name = "table_deterministic.md" if deterministic else "table.md"
         cells = evaluation_cells(runs, stem)
+        protocol = "mean action" if deterministic else "sampled actions"
+        tables[out_dir / name] = (evaluation_table(runs, paper, stem), cells, protocol)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = plot_curves(by_method, out_dir)
+    for table, (text, cells, protocol) in tables.items():
+        table.write_text(text)
+        written.append(table)
         tasks = table_tasks({t for c in cells.values() for t in c})
         if tasks:  # the figure's groups: tasks we evaluated (the paper's, where it has them)
-            protocol = "mean action" if deterministic else "sampled actions"
             paper_cells = PAPER_TABLE2 if paper else {}
-            tables.append(
+            written.append(
                 plot_table(cells, paper_cells, tasks, table.with_suffix(".png"), protocol)
             )
-    return [*written, *tables]
+    return written

@@ -287,6 +287,7 @@ def test_a_local_ray_gets_the_cpus_the_experiment_asks_for(monkeypatch, address)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
     monkeypatch.setattr(cli, "_cluster_running", lambda: False)
+    monkeypatch.setattr(cli, "_probe_address", lambda address: None)  # no cluster listens
     wanted = (os.cpu_count() or 1) + 5
     cli._init_ray(address, cpus_wanted=wanted)
     assert calls[0]["address"] == address and calls[0]["num_cpus"] == wanted

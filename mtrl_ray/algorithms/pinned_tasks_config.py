@@ -8,11 +8,12 @@ task each pinned to its task, the task id on every sample, the multi-head module
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from typing_extensions import Self
 
-from mtrl_ray.checkpoints import check_same_tasks, read_checkpoint
+from mtrl_ray.checkpoints import check_restorable, check_same_tasks, read_checkpoint
 from mtrl_ray.connectors import task_id_connector
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
 from mtrl_ray.runners import PinnedEnvRunner
@@ -87,7 +88,10 @@ class PinnedTasksConfig:
         except ValueError as e:
             self._value_error(str(e))
         if self.restore_from is not None:
-            check_same_tasks(read_checkpoint(self.restore_from), self.task_set.names)
+            info = read_checkpoint(self.restore_from)
+            check_same_tasks(info, self.task_set.names)
+            shape = json.loads(json.dumps(dataclasses.asdict(self.model_shape)))
+            check_restorable(info, self.algo_class.__name__, shape)
 
     def resolve_paths(self, base: str | Path | None = None) -> Self:
         """Makes the `PATH_KEYS` paths absolute, relative to `base` (default: the cwd).

@@ -84,7 +84,7 @@ def load_teacher(checkpoint: str | Path, task: str) -> Teacher:
     except CheckpointError as e:
         raise TeacherError(str(e)) from None
     weights = {k: v.numpy() for k, v in tensors.items() if not k.startswith("critic")}
-    return Teacher(
+    teacher = Teacher(
         task=task,
         head=info.tasks.index(task),
         path=str(info.path),
@@ -93,6 +93,14 @@ def load_teacher(checkpoint: str | Path, task: str) -> Teacher:
         action_shape=info.action_shape,
         weights=weights,
     )
+    try:  # here, not first in the TeacherPool actor: a tensor of the wrong shape
+        TeacherPolicy(teacher)
+    except RuntimeError as e:
+        reason = str(e).strip().splitlines()[-1].strip()
+        raise TeacherError(
+            f"teacher {info.weights_path} does not fit its manifest: {reason}"
+        ) from None
+    return teacher
 
 
 class TeacherPolicy(nn.Module):

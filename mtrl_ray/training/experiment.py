@@ -118,6 +118,11 @@ def _check_local_storage(settings: RunSettings, resume: bool) -> None:
     storage, experiment = Path(settings.storage), settings.experiment_dir
     if storage.exists() and not storage.is_dir():
         raise ValueError(f"storage path is not a directory: {storage}")
+    existing = storage.resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"storage path {storage}: cannot write into {existing}")
     if resume and not _can_resume(experiment):
         raise ValueError(f"nothing to resume in {experiment}")
     if not resume and experiment.exists() and any(experiment.iterdir()):

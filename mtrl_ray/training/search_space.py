@@ -10,6 +10,7 @@ in any trial is a one-line error rather than a trial failing later.
 from __future__ import annotations
 
 import copy
+import difflib
 import itertools
 import re
 from collections.abc import Mapping
@@ -36,7 +37,9 @@ def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> dict[Path_, li
     for key, value in overrides.items():
         target = _MODEL_CONFIG_KEY if key == MODEL_CONFIG else key
         if target not in defaults:
-            raise ValueError(f"unknown config key {key!r} for {type(config).__name__}")
+            close = difflib.get_close_matches(key, [*defaults, MODEL_CONFIG], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown config key {key!r} for {type(config).__name__}{hint}")
         found = grid_paths({target: value})
         if found:
             grids.update(found)

@@ -59,12 +59,13 @@ def fine_tune(source: Path, target: str, frames: list[int], run_dir: Path) -> di
 
 
 def checkpoints_by_frames(run_dir: Path) -> dict[int, Path]:
-    """{env steps: checkpoint} of an experiment's trial, from the manifests."""
-    from mtrl_ray.checkpoints import read_checkpoint
+    """{env steps: checkpoint} of an experiment's trial, from the (complete) manifests."""
+    from mtrl_ray.checkpoints import is_complete, read_checkpoint
 
     found = {}
     for path in sorted(run_dir.glob("*/checkpoint_*")):
-        found[read_checkpoint(path).provenance.get("env_steps")] = path
+        if is_complete(path):  # a save a kill cut short is not a milestone
+            found[read_checkpoint(path).provenance.get("env_steps")] = path
     return found
 
 
