@@ -229,3 +229,17 @@ def test_a_tracker_without_a_login_is_refused(tmp_path, capsys, monkeypatch):
     argv = ["train", "file", str(POINT_MASS), "--storage-path", str(tmp_path), "--wandb", "p"]
     assert main(argv) == 2
     assert "--wandb needs WANDB_API_KEY" in capsys.readouterr().err
+
+
+def test_relative_paths_are_taken_from_where_the_user_ran(tmp_path, monkeypatch):
+    """Tune runs trials in their own folders: paths are made absolute before it starts."""
+    from mtrl_ray.algorithms.distill import DistillConfig
+
+    monkeypatch.chdir(tmp_path)
+    config = DistillConfig().distillation(teachers={TASKS[0]: "teachers/a"})
+    config.fine_tune("ckpt", trainable="all").resolve_paths()
+    assert config.teachers == {TASKS[0]: str(tmp_path / "teachers" / "a")}
+    assert config.fine_tune_from == str(tmp_path / "ckpt")
+    assert config.restore("runs/x/seed0/checkpoint_000001").restore_from == str(
+        tmp_path / "runs" / "x" / "seed0" / "checkpoint_000001"
+    )
