@@ -18,6 +18,7 @@ import pytest
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
+from ray.tune.utils import flatten_dict
 
 from mtrl_ray import metrics
 from mtrl_ray.algorithms.a2c import A2CConfig
@@ -278,7 +279,9 @@ def test_distillation_example_runs_on_halfcheetah(ray_module, tmp_path, capsys):
         "--storage-path", str(tmp_path), "--name", "distill",
     ]  # fmt: skip
     assert main(argv) == 0
-    last = [json.loads(line) for line in (tmp_path / "distill" / "result.json").open()][-1]
+    (trial_results,) = (tmp_path / "distill").glob("*/result.json")  # the one trial
+    lines = trial_results.read_text().splitlines()
+    last = flatten_dict(json.loads(lines[-1]), delimiter="/")
     for task in tasks.split(","):
         assert last[f"learners/default_policy/per_task/{task}/kl"] > 0
         assert last[f"env_runners/per_task/{task}/num_env_steps_sampled_lifetime"] == 2 * 3 * 10

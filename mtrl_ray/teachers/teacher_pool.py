@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import ray
 import torch
+from ray.util import get_current_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from mtrl_ray import monitoring
 from mtrl_ray.teachers.teacher import Teacher, TeacherPolicy
@@ -89,6 +91,18 @@ def start_teacher_pool(
         max_restarts: How often Ray restarts it if its process dies (-1: always).
     """
     name = name or f"{POOL_NAME_PREFIX}-{uuid.uuid4().hex[:8]}"
+    # Under Tune the algorithm runs in a placement group whose last bundle is the
+    # pool's (Distill.default_resource_request): left to pick any bundle, the pool
+    # could take a runner's, which RLlib assigns by index, and that runner would wait
+    # forever.
+    group = get_current_placement_group()
+    strategy = (
+        "DEFAULT"
+        if group is None
+        else PlacementGroupSchedulingStrategy(
+            group, placement_group_bundle_index=group.bundle_count - 1
+        )
+    )
     # The teachers go to the object store once; Ray keeps them for restarts as long
     # as the returned handle's owner (the algorithm) lives.
     pool = (
@@ -98,6 +112,7 @@ def start_teacher_pool(
             num_cpus=num_cpus,
             max_restarts=max_restarts,
             max_task_retries=-1,
+            scheduling_strategy=strategy,
         )
         .remote(teachers)
     )

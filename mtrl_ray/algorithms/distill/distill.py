@@ -197,7 +197,8 @@ class Distill(A2C):
         """A2C's bundles plus one for the TeacherPool actor.
 
         Under Tune the trial's actors are placed in its placement group, the pool
-        too: without a bundle of its own it would wait forever for a CPU.
+        too: without a bundle of its own it would wait forever for a CPU. The pool's
+        is the last bundle (start_teacher_pool places it there).
         """
         factory = super().default_resource_request(config)
         if isinstance(config, dict):
