@@ -38,7 +38,13 @@ def tracker_callbacks(
             )
         from ray.air.integrations.wandb import WandbLoggerCallback
 
-        callbacks.append(WandbLoggerCallback(project=wandb_project, group=experiment))
+        # The logging runs in a Ray actor: the user's offline mode and folder must
+        # reach it even where the actor's process did not inherit this environment.
+        settings = {k: os.environ[v] for k, v in (("mode", "WANDB_MODE"), ("dir", "WANDB_DIR"))
+                    if os.environ.get(v)}  # fmt: skip
+        callbacks.append(
+            WandbLoggerCallback(project=wandb_project, group=experiment, **settings)
+        )
     if mlflow_uri is not None:
         _need("mlflow", "--mlflow")
         from ray.air.integrations.mlflow import MLflowLoggerCallback
