@@ -115,19 +115,25 @@ def write_manifest(
         manifest["provenance"] = provenance
     if weights is not None:
         tensors = {k: torch.as_tensor(v).detach().cpu().clone() for k, v in weights.items()}
-        _write_whole(Path(path) / WEIGHTS, lambda f: torch.save(tensors, f))
+        write_whole(Path(path) / WEIGHTS, lambda f: torch.save(tensors, f))
     text = json.dumps(manifest, indent=2, default=list)
-    _write_whole(Path(path) / MANIFEST, lambda f: f.write(text.encode()))
+    write_text_whole(Path(path) / MANIFEST, text)
 
 
-def _write_whole(path: Path, write: Any) -> None:
-    """Writes `path` through `write(file)` into a temporary file, then renames it."""
+def write_whole(path: Path, write: Any) -> None:
+    """Writes `path` whole or not at all: `write(file)` into a temporary file (binary),
+    synced, then renamed into place."""
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as f:
         write(f)
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
+
+
+def write_text_whole(path: Path, text: str) -> None:
+    """`write_whole` of a text file (UTF-8, line endings as given)."""
+    write_whole(path, lambda f: f.write(text.encode()))
 
 
 def read_checkpoint(path: str | Path) -> CheckpointInfo:

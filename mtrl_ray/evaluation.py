@@ -29,6 +29,7 @@ from mtrl_ray.checkpoints import (
     CheckpointInfo,
     read_checkpoint,
     read_weights,
+    write_text_whole,
 )
 from mtrl_ray.recording import VideoSettings
 
@@ -316,13 +317,6 @@ def write_results(
         "deterministic": deterministic,
         "results": [asdict(r) for r in results],
     }
-    _write_whole(json_path, json.dumps(payload, indent=2))
-    _write_whole(md_path, text or format_table(results, title=f"Evaluation of {checkpoint}"))
+    write_text_whole(json_path, json.dumps(payload, indent=2))
+    write_text_whole(md_path, text or format_table(results, title=f"Evaluation of {checkpoint}"))
     return json_path, md_path
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Writes `path` whole or not at all: a temporary file, renamed into place."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

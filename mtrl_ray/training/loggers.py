@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,8 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.result import EXPR_PROGRESS_FILE, EXPR_RESULT_FILE, TRAINING_ITERATION
 from ray.tune.utils import flatten_dict
 from ray.tune.utils.util import SafeFallbackEncoder
+
+from mtrl_ray.checkpoints import write_text_whole
 
 
 class ResultJson(JsonLoggerCallback):
@@ -49,7 +50,7 @@ class ResultJson(JsonLoggerCallback):
                 f.write(line + "\n")
         else:  # restored to an earlier iteration: drop what came after it
             kept = [x for x in _lines(path) if _iteration(json.loads(x)) < _iteration(row)]
-            _write_whole(path, "".join(x + "\n" for x in [*kept, line]))
+            write_text_whole(path, "".join(x + "\n" for x in [*kept, line]))
         self._last[trial] = _iteration(row)
 
     def log_trial_end(self, trial: Any, failed: bool = False) -> None:
@@ -77,7 +78,7 @@ class ProgressCsv(CSVLoggerCallback):
             # Rewritten whole: a wider header, or rows past a restored iteration dropped.
             kept = [r for r in _read_csv(path)[0] if _iteration(r) < _iteration(row)]
             fields = [*fields, *new]
-            _write_whole(path, _csv_text(fields, [*kept, row], header=True))
+            write_text_whole(path, _csv_text(fields, [*kept, row], header=True))
         else:
             with path.open("a", newline="") as f:
                 f.write(_csv_text(fields, [row], header=False))
@@ -110,13 +111,3 @@ def _csv_text(fields: list[str], rows: list[dict], header: bool) -> str:
         writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """Writes `path` whole or not at all (a temporary file renamed into place)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
