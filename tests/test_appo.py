@@ -84,13 +84,8 @@ def _mean_return(algo, episodes: int = 16) -> float:
     return float(np.mean([x for rs in returns for x in rs]))
 
 
-def _training_return(result: dict) -> float:
-    task = result["env_runners"].get(metrics.PER_TASK, {}).get(POINT_MASS_ID, {})
-    return task.get(metrics.EPISODE_RETURN_MEAN, float("-inf"))
-
-
 def test_appo_learns_point_mass(ray_local):
-    """The greedy return rises well past random within a few tens of seconds."""
+    """The greedy return rises well past random (checked as it trains, up to 2 min)."""
     config = (
         MultiTaskAPPOConfig()
         .multi_task([POINT_MASS_ID], runners_per_task=1)
@@ -102,11 +97,17 @@ def test_appo_learns_point_mass(ray_local):
     algo = config.build_algo()
     try:
         random_return = _mean_return(algo)
-        # Until the (exploring) training episodes are about half as far off as random.
-        _train_until(algo, lambda r: _training_return(r) > 0.5 * random_return, seconds=40)
-        trained = _mean_return(algo)
+        # Random: the mass drifts (about -50 per episode); a good policy reaches and
+        # holds 0. The deadline only bounds a run that does not learn: on a loaded
+        # machine APPO gets fewer updates per second, not worse ones.
+        target = random_return + 0.5 * abs(random_return)
+        deadline = time.monotonic() + 120
+        trained = random_return
+        while trained <= target and time.monotonic() < deadline:
+            for _ in range(3):
+                algo.train()
+            trained = _mean_return(algo)
     finally:
         algo.stop()
     print(f"point mass APPO: random {random_return:.1f} -> trained {trained:.1f}")
-    # Random: the mass drifts (about -50 per episode); a good policy reaches and holds 0.
-    assert trained > random_return + 0.5 * abs(random_return), (random_return, trained)
+    assert trained > target, (random_return, trained)

@@ -87,6 +87,7 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
         self.normalize_rewards = False
         self.pcgrad = False
         self.task_loss_weights: dict[str, float] | None = None
+        self.optimizer_per_task = False
         self.fine_tune_from: str | None = None
         self.fine_tune_trainable = "all"
         self.fine_tune_source_head: str | None = None
@@ -179,6 +180,7 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
         normalize_rewards: bool = NotProvided,
         pcgrad: bool = NotProvided,
         task_loss_weights: dict[str, float] | None = NotProvided,
+        optimizer_per_task: bool = NotProvided,
         **kwargs: Any,
     ) -> Self:
         """Sets A2C's training knobs (plus all of `AlgorithmConfig.training`).
@@ -202,6 +204,12 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
                 with. Needs `multi_task_update="joint"` (cycle steps one task at a time).
             task_loss_weights: {task: weight} multiplying each task's samples'
                 losses (default 1 for every task).
+            optimizer_per_task: One RMSprop state per task (its running averages,
+                also for the shared layers, move only on that task's steps), as
+                the paper's code kept one optimizer per branch. Needs
+                `multi_task_update="cycle"`. With no shared layers
+                (`model_config={"actor_shared_layers": 0, "critic_shared_layers": 0}`)
+                each task trains exactly as a single-task run would.
         """
         super().training(**kwargs)
         for name, value in (
@@ -215,6 +223,7 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
             ("normalize_rewards", normalize_rewards),
             ("pcgrad", pcgrad),
             ("task_loss_weights", task_loss_weights),
+            ("optimizer_per_task", optimizer_per_task),
         ):
             if value is not NotProvided:
                 setattr(self, name, value)
@@ -234,6 +243,11 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
             self._value_error("updates_per_iteration must be >= 1")
         if self.pcgrad and self.multi_task_update != "joint":
             self._value_error("pcgrad needs multi_task_update='joint' (cycle updates one task)")
+        if self.optimizer_per_task and self.multi_task_update != "cycle":
+            self._value_error(
+                "optimizer_per_task needs multi_task_update='cycle' (joint takes one step "
+                "on all tasks)"
+            )
         self._validate_task_loss_weights()
         if self.lean_connectors:
             self._refuse_what_lean_connectors_skip()

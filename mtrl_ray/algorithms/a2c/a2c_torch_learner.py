@@ -101,12 +101,21 @@ class A2CTorchLearner(TorchLearner):
         # foreach: the same update in a few multi-tensor ops instead of ~5 per parameter
         # tensor (PyTorch picks it by default on GPUs only); A2C steps once per
         # 80-sample batch, so per-op overhead is most of an update's cost.
-        optimizer = torch.optim.RMSprop(
-            params, alpha=config.rmsprop_alpha, eps=config.rmsprop_eps, foreach=True
-        )
-        self.register_optimizer(
-            module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=config.lr
-        )
+        # With `optimizer_per_task`, one RMSprop per task over the same parameters,
+        # registered under the task's name: RLlib saves each one's state in
+        # checkpoints and moves each one's rate along the schedule.
+        names = module.unwrapped().cfg.tasks if config.optimizer_per_task else [DEFAULT_OPTIMIZER]
+        for name in names:
+            optimizer = torch.optim.RMSprop(
+                params, alpha=config.rmsprop_alpha, eps=config.rmsprop_eps, foreach=True
+            )
+            self.register_optimizer(
+                module_id=module_id,
+                optimizer_name=name,
+                optimizer=optimizer,
+                params=params,
+                lr_or_lr_schedule=config.lr,
+            )
 
     @staticmethod
     @override(TorchLearner)
@@ -200,8 +209,8 @@ class A2CTorchLearner(TorchLearner):
             # each call: once per cycle here, then what it wraps.
             module.train()
             config = self.config.get_config_for_module(module_id)
-            optimizer = self.get_optimizer(module_id)
-            params = [p for group in optimizer.param_groups for p in group["params"]]
+            optimizers = self.get_optimizers_for_module(module_id)
+            params = [p for group in optimizers[0][1].param_groups for p in group["params"]]
             task_ids = module_batch[TASK_ID].reshape(-1)
             tasks = torch.unique(task_ids)  # sorted: E_1, ..., E_n
             step_losses, terms = [], {}
@@ -216,6 +225,8 @@ class A2CTorchLearner(TorchLearner):
                 )
                 terms.update(task_losses.terms)
                 step_losses.append(task_losses.total.detach())
+                # One optimizer, or (optimizer_per_task) the task's own, by task order.
+                optimizer = optimizers[int(task) if config.optimizer_per_task else 0][1]
                 norm = gradient_step(
                     optimizer,
                     params,
