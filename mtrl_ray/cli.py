@@ -3,7 +3,7 @@
 rllib train file tuned_examples/a2c/halfcheetah_vanilla_multitask.py [overrides]
 rllib evaluate CHECKPOINT [--tasks ...] [--episodes 20] [--deterministic] [--video DIR]
 rllib render CHECKPOINT [--tasks ...] [--head H] --out gallery.gif
-rllib report RUN... [--out DIR] [--paper]
+rllib report [RUN...] [--table FILE] [--out DIR] [--paper]
 rllib export CHECKPOINT --format onnx|torchscript --out DIR
 rllib serve CHECKPOINT [--port 8000] [--replicas 1] [--host 127.0.0.1] [--ray-address ...]
 rllib upgrade-checkpoint CHECKPOINT
@@ -144,9 +144,17 @@ def _render_parser(sub: argparse._SubParsersAction) -> None:
 
 def _report_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="learning curves (PNG) and evaluation tables from runs")
-    p.add_argument("runs", type=Path, nargs="+", help="run folders written by `rllib train`")
+    p.add_argument("runs", type=Path, nargs="*", help="run folders written by `rllib train`")
     p.add_argument("--out", type=Path, default=Path("report"), help="output folder")
     p.add_argument("--paper", action="store_true", help="put the paper's Table 2 beside ours")
+    p.add_argument(
+        "--table",
+        type=Path,
+        action="append",
+        default=[],
+        help="a results table (results/table2.json): Markdown over seeds with 95 %% "
+        "intervals, and bar charts (repeatable)",
+    )
 
 
 def _upgrade_parser(sub: argparse._SubParsersAction) -> None:
@@ -457,12 +465,26 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """`rllib report RUN...`."""
-    from mtrl_ray.report import ReportError, report
+    from mtrl_ray.report import PAPER_TABLE2, ReportError, report
+    from mtrl_ray.tables import read_records, table_report
 
+    if not args.runs and not args.table:
+        raise UsageError("give run folders, or --table FILE")
+    for table in args.table:  # all read before anything is written
+        try:
+            read_records(table)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"--table {table}: not a results table ({e})") from None
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder")
+    written = []
     try:
-        written = report(args.runs, args.out, paper=args.paper)
+        if args.runs:
+            written += report(args.runs, args.out, paper=args.paper)
     except ReportError as e:
         raise UsageError(str(e)) from None
+    for table in args.table:
+        written += table_report(table, args.out, paper=PAPER_TABLE2 if args.paper else None)
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -209,3 +209,44 @@ def markdown_comparison(
         lines.append(f"| {name} | {diff:+.0f} | [{low:+.0f}, {high:+.0f}] | "
                      f"{verdict(low, high, a, b)} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def table_report(
+    path: Path,
+    out_dir: Path,
+    paper: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
+) -> list[Path]:
+    """Markdown and bar charts of a table file, per evaluation kind; the files written.
+
+    `<name>.md` holds, per kind, the table and each pair of methods compared per
+    task; `<name>_<kind>.png` the bar chart (bars: mean over seeds, dots: seeds).
+    """
+    from mtrl_ray.report import table_tasks
+    from mtrl_ray.report_figure import plot_table
+
+    records = read_records(path)
+    methods = list(dict.fromkeys(r.method for r in records))
+    name = Path(path).stem
+    sections, written = [f"# {name} (from {Path(path).name})\n"], []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for kind in KINDS:
+        chosen = [r for r in records if r.kind == kind]
+        if not chosen:
+            continue
+        label = kind.replace("_", " ")
+        sections += [f"\n## {label}\n", markdown_table(chosen, kind, paper=paper)]
+        for i, a in enumerate(methods):
+            for b in methods[i + 1 :]:
+                title = f"\n{a} vs {b} ({label}):\n\n"
+                sections += [title, markdown_comparison(chosen, kind, a, b)]
+        cells: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for r in chosen:
+            cells[r.method][r.task].append((r.mean, r.std))
+        figure = out_dir / f"{name}_{kind}.png"
+        tasks = table_tasks({r.task for r in chosen})
+        written.append(plot_table(cells, dict(paper or {}), tasks, figure, label))
+    text_path = out_dir / f"{name}.md"
+    write_text_whole(text_path, "".join(sections))
+    return [text_path, *written]

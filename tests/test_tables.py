@@ -87,3 +87,21 @@ def test_committed_tables_cite_committed_files_trained_by_ancestor_commits(table
         commit = provenance["git_commit"]
         assert commit and provenance["git_dirty"] is False, (record.evaluation, provenance)
         assert _git("merge-base", "--is-ancestor", commit, "HEAD").returncode == 0, commit
+
+
+def test_rllib_report_renders_a_table_file(tmp_path, capsys):
+    from mtrl_ray.cli import main
+
+    table = tmp_path / "table2.json"
+    write_records(table, _records())
+    assert main(["report", "--table", str(table), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "table2.md").read_text()
+    assert "105 ± 5 (n=3)" in text and "A higher" in text
+    assert (tmp_path / "out" / "table2_sampled.png").stat().st_size > 0
+    assert not (tmp_path / "out" / "table2_mean_action.png").exists()  # no such records
+
+    (tmp_path / "bad.json").write_text('{"rows": []}')
+    bad = ["report", "--table", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o2")]
+    assert main(bad) == 2
+    assert "not a results table" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
