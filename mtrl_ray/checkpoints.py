@@ -179,6 +179,16 @@ def newest_checkpoint(folder: str | Path) -> Path | None:
     return next((m.parent for m in reversed(found) if is_complete(m.parent)), None)
 
 
+def checkpoints_by_env_steps(trial: str | Path) -> dict[int, Path]:
+    """{env steps: checkpoint} of a trial folder's complete checkpoints, from their
+    manifests: the milestones of a run (1M frames per task, ...)."""
+    found = {}
+    for path in sorted(Path(trial).expanduser().glob("checkpoint_*")):
+        if is_complete(path):  # a save a kill cut short is not a milestone
+            found[read_checkpoint(path).provenance.get("env_steps")] = path
+    return found
+
+
 def read_weights(info: CheckpointInfo, what: str = "weights") -> dict[str, torch.Tensor]:
     """The checkpoint's module tensors, loaded weights-only (no pickled code runs).
 

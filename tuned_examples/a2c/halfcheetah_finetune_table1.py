@@ -60,12 +60,11 @@ def fine_tune(source: Path, target: str, frames: list[int], run_dir: Path) -> di
 
 def checkpoints_by_frames(run_dir: Path) -> dict[int, Path]:
     """{env steps: checkpoint} of an experiment's trial, from the (complete) manifests."""
-    from mtrl_ray.checkpoints import is_complete, read_checkpoint
+    from mtrl_ray.checkpoints import checkpoints_by_env_steps
 
     found = {}
-    for path in sorted(run_dir.glob("*/checkpoint_*")):
-        if is_complete(path):  # a save a kill cut short is not a milestone
-            found[read_checkpoint(path).provenance.get("env_steps")] = path
+    for trial in sorted(run_dir.glob("*/")):
+        found.update(checkpoints_by_env_steps(trial))
     return found
 
 
