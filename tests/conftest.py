@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -17,6 +18,9 @@ OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (17,), np.float64)
 ACT_SPACE = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
 
 
+RAY_FIXTURES = ("ray_local", "ray_module")
+
+
 @contextlib.contextmanager
 def local_ray(temp_dir):
     """A private local Ray (own temp dir), shut down even if the body fails.
@@ -24,6 +28,16 @@ def local_ray(temp_dir):
     4 logical CPUs on the 2 cores, as `rllib train` sizes a local Ray: a Tune trial
     takes one for its Algorithm process besides its runners'.
     """
+    import ray
+
+    _start_ray(temp_dir)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _start_ray(temp_dir) -> None:
     import ray
 
     # Runner-side helper functions defined in test modules must import on the workers.
@@ -37,21 +51,62 @@ def local_ray(temp_dir):
         log_to_driver=False,
         configure_logging=False,
     )
+
+
+def _left_clean(ray, seconds: float = 10.0) -> bool:
+    """Whether a test left the shared Ray as it found it: every CPU free again (actors
+    a test stopped release theirs within moments) and no named actor."""
+    deadline = time.monotonic() + seconds
+    while True:
+        free = ray.available_resources().get("CPU", 0.0) >= ray.cluster_resources()["CPU"]
+        if free and not ray.util.list_named_actors(all_namespaces=True):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def _shared_ray(tmp_path_factory):
+    """The session's local Ray, started on first use (a start costs ~5 s, ~30 tests use
+    one); a test that leaves anything running in it gets it shut down, and the next
+    test a fresh one."""
+    import ray
+
+    if not ray.is_initialized():
+        _start_ray(tmp_path_factory.mktemp("ray"))
     try:
         yield ray
     finally:
-        ray.shutdown()
+        if ray.is_initialized() and not _left_clean(ray):
+            ray.shutdown()
 
 
 @pytest.fixture
 def ray_local(tmp_path_factory):
-    """A local Ray for one test."""
-    with local_ray(tmp_path_factory.mktemp("ray")) as ray:
+    """A local Ray for one test (shared with the session's other Ray tests)."""
+    with _shared_ray(tmp_path_factory) as ray:
         yield ray
 
 
 @pytest.fixture(scope="module")
 def ray_module(tmp_path_factory):
-    """A local Ray shared by a module's tests (e.g. around a trained checkpoint)."""
-    with local_ray(tmp_path_factory.mktemp("ray")) as ray:
+    """A local Ray kept across a module's tests (e.g. around a trained checkpoint)."""
+    with _shared_ray(tmp_path_factory) as ray:
         yield ray
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use the shared Ray run last, module by module: the tests before them
+    run without a Ray in the process (some check that none was started)."""
+    def uses_ray(item) -> bool:
+        return any(f in item.fixturenames for f in RAY_FIXTURES)
+
+    items[:] = [i for i in items if not uses_ray(i)] + [i for i in items if uses_ray(i)]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

@@ -14,6 +14,7 @@ from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 
 from mtrl_ray.algorithms.a2c import A2CConfig
 from mtrl_ray.columns import TASK_ID
+from mtrl_ray.modules.observation_normalizer import update_observation_statistics
 
 GAMMA = 0.9
 TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
@@ -266,13 +267,14 @@ def test_cycle_update_equals_rllibs_update_per_task(poison):
             rl_module=ours.module, batch={}, episodes=episodes, shared_data={}
         )
         ours._update(batch)
+        update_observation_statistics(ours.module, batch)  # what `update()` adds
         module_batch = batch[DEFAULT_MODULE_ID]
         task_ids = module_batch[TASK_ID]
         for task in (0, 1):
             rows = task_ids == task
             task_batch = {k: select_rows(v, rows) for k, v in module_batch.items()}
             TorchLearner._update(rllib, {DEFAULT_MODULE_ID: task_batch})
-        rllib._update_observation_statistics(batch)
+        update_observation_statistics(rllib.module, batch)
     for (name, p), q in zip(
         ours.module[DEFAULT_MODULE_ID].named_parameters(),
         rllib.module[DEFAULT_MODULE_ID].parameters(),
@@ -316,6 +318,7 @@ def test_independent_heads_train_as_single_task_runs(per_task):
                 rl_module=learner.module, batch={}, episodes=eps, shared_data={}
             )
             learner._update(batch)
+            update_observation_statistics(learner.module, batch)
     after_two, after_one = module_two.state_dict(), module_one.state_dict()
     assert not torch.equal(after_one["log_std"], start["log_std"][:1])  # it trained
     close = [torch.allclose(after_two[k][:1], after_one[k], rtol=0, atol=2e-5) for k in after_one]

@@ -47,13 +47,23 @@ RAY_UP_FILES = [
 ]
 
 
+def _other_ray() -> list[int]:
+    """The pids of GCS servers on this machine other than the loopback cluster's."""
+    found = subprocess.run(["pgrep", "-a", "-x", "gcs_server"], capture_output=True, text=True)
+    return [
+        int(line.split()[0])
+        for line in found.stdout.splitlines()
+        if line.strip() and str(STATE) not in line
+    ]
+
+
 def _why_not() -> str | None:
     if os.geteuid() != 0:
         return "needs root (the loopback sshd binds port 22)"
     for tool in ("/usr/sbin/sshd", shutil.which("rsync"), shutil.which("ray")):
         if not tool or not Path(tool).exists():
             return "needs openssh-server, rsync and ray (apt-get install openssh-server rsync)"
-    if subprocess.run(["pgrep", "-x", "gcs_server"], capture_output=True).returncode == 0:
+    if _other_ray():
         return "another Ray runs on this machine, and `ray down` here would stop it too"
     return None
 
@@ -176,7 +186,12 @@ def cluster():
                 pass
         yield
     finally:
-        down = _run("ray", "down", str(CLUSTER), "-y", timeout=300)
+        # A Ray started elsewhere on the machine since this test began would be
+        # stopped by `ray down` too: then the cluster goes by pid, and the test fails.
+        others = _other_ray()
+        down = None if others else _run("ray", "down", str(CLUSTER), "-y", timeout=300)
+        if others:
+            _kill(_cluster_processes())
         _run(sys.executable, str(SSHD_SCRIPT), "stop", timeout=60)
         deadline = time.monotonic() + 20  # SSH masters linger 10 s (ControlPersist)
         while (leftover := list(_cluster_processes())) and time.monotonic() < deadline:
@@ -191,6 +206,7 @@ def cluster():
             shutil.rmtree(d, ignore_errors=True)
         if not had_ray_dir and RAY_DIR.is_dir() and not any(RAY_DIR.iterdir()):
             RAY_DIR.rmdir()
+    assert down is not None, f"not run: `ray down` would have stopped other Rays ({others})"
     assert down.returncode == 0, down.stderr[-2000:]
     assert not leftover, f"`ray down` left processes {leftover}"
     assert not STATE.exists()

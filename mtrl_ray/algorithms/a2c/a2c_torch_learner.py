@@ -15,6 +15,7 @@ from ray.rllib.utils.torch_utils import clip_gradients as rllib_clip_gradients
 from ray.rllib.utils.typing import ModuleID, TensorType
 
 from mtrl_ray.algorithms.multi_task_learner import (
+    StatisticsAfterUpdate,
     TaskLosses,
     log_per_task,
     per_task_means,
@@ -32,7 +33,6 @@ from mtrl_ray.modules.fine_tuning import (
     load_fine_tune_start,
     trainable_parameter_names,
 )
-from mtrl_ray.modules.observation_normalizer import update_observation_statistics
 
 POLICY_LOSS = "pg_loss"
 VF_LOSS = "vf_loss"
@@ -41,7 +41,7 @@ TOTAL_LOSS = TorchLearner.TOTAL_LOSS_KEY
 NUM_TASK_UPDATES = "num_task_updates"
 
 
-class A2CTorchLearner(TorchLearner):
+class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
     """Central learner: owns the multi-head module, computes the A2C loss, updates.
 
     Batch preparation lives in connectors (n-step returns; on the default lean
@@ -183,13 +183,8 @@ class A2CTorchLearner(TorchLearner):
     @override(TorchLearner)
     def _update(self, batch: dict[str, Any], **kwargs) -> tuple[Any, Any, Any]:
         if self.config.multi_task_update == "cycle":
-            result = self._cycle_tasks(batch)
-        else:
-            result = super()._update(batch, **kwargs)
-        # Only after the gradient step(s): the loss above saw exactly the statistics
-        # the runners normalized this batch with.
-        self._update_observation_statistics(batch)
-        return result
+            return self._cycle_tasks(batch)
+        return super()._update(batch, **kwargs)
 
     def _cycle_tasks(self, batch: dict[str, Any]) -> tuple[Any, Any, Any]:
         """The paper's update order: one optimizer step per task batch, in task order.
@@ -244,9 +239,6 @@ class A2CTorchLearner(TorchLearner):
                 key = (module_id, f"gradients_{DEFAULT_OPTIMIZER}_global_norm")
                 self.metrics.log_value(key, norm, window=1)
         return fwd_out, losses, {}
-
-    def _update_observation_statistics(self, batch: dict[str, Any]) -> None:
-        update_observation_statistics(self.module, batch)
 
 
 def clip_gradients(

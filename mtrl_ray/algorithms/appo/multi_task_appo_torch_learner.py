@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import weakref
-from typing import Any
-
 from ray.rllib.algorithms.appo.appo import (
     LEARNER_RESULTS_KL_KEY,
     LEARNER_RESULTS_MEAN_IS_KEY,
     LEARNER_RESULTS_VAR_IS_KEY,
 )
-from ray.rllib.algorithms.appo.appo_learner import APPOLearner
 from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
-from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY, Learner
-from ray.rllib.core.learner.training_data import TrainingData
-from ray.rllib.policy.sample_batch import MultiAgentBatch
+from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
 from ray.rllib.utils.annotations import override
 
-from mtrl_ray.algorithms.multi_task_learner import rllib_loss_with_task_metrics
-from mtrl_ray.modules.observation_normalizer import update_observation_statistics
+from mtrl_ray.algorithms.multi_task_learner import (
+    StatisticsAfterUpdate,
+    rllib_loss_with_task_metrics,
+)
 
 #: What RLlib's APPO loss logs per batch (besides the KL coefficient); each is also
 #: logged per task.
@@ -32,7 +28,7 @@ APPO_TERMS = (
 )
 
 
-class MultiTaskAPPOTorchLearner(APPOTorchLearner):
+class MultiTaskAPPOTorchLearner(StatisticsAfterUpdate, APPOTorchLearner):
     """APPO's loss and update, unchanged; then the normalizer learns from the batch.
 
     In RLlib's APPO the driver side of `update()` only builds the train batch (or
@@ -67,25 +63,3 @@ class MultiTaskAPPOTorchLearner(APPOTorchLearner):
             fwd_out=fwd_out,
             task_names=self.module[module_id].unwrapped().cfg.tasks,
         )
-
-    @override(APPOTorchLearner)
-    def build(self) -> None:
-        super().build()
-        # Only the learner thread touches these.
-        self._train_batch: MultiAgentBatch | None = None
-        self._batches_counted: weakref.WeakSet = weakref.WeakSet()
-
-    @override(Learner)
-    def _create_iterator_if_necessary(self, *, training_data: TrainingData, **kwargs: Any):
-        # The batch this update trains on; a batch the circular buffer hands out
-        # again is the same object.
-        self._train_batch = training_data.batch
-        return super()._create_iterator_if_necessary(training_data=training_data, **kwargs)
-
-    @override(APPOLearner)
-    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
-        batch, self._train_batch = self._train_batch, None
-        if isinstance(batch, MultiAgentBatch) and batch not in self._batches_counted:
-            self._batches_counted.add(batch)
-            update_observation_statistics(self.module, batch.policy_batches)
-        super().after_gradient_based_update(timesteps=timesteps)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from ray.rllib.algorithms.ppo.ppo import (
     LEARNER_RESULTS_KL_KEY,
@@ -12,11 +10,11 @@ from ray.rllib.algorithms.ppo.ppo import (
 )
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY, Learner
-from ray.rllib.policy.sample_batch import MultiAgentBatch
+from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
 from ray.rllib.utils.annotations import override
 
 from mtrl_ray.algorithms.multi_task_learner import (
+    StatisticsAfterUpdate,
     TaskLosses,
     log_per_task,
     on_rows,
@@ -26,7 +24,6 @@ from mtrl_ray.algorithms.multi_task_learner import (
     task_weights,
 )
 from mtrl_ray.algorithms.pcgrad import pcgrad_loss, shared_parameters
-from mtrl_ray.modules.observation_normalizer import update_observation_statistics
 
 #: What RLlib's PPO loss logs; each is also logged per task.
 PPO_TERMS = (
@@ -39,7 +36,7 @@ PPO_TERMS = (
 )
 
 
-class MultiTaskPPOTorchLearner(PPOTorchLearner):
+class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
     """PPO's loss and update, unchanged; then the normalizer learns from the batch.
 
     The module's per-task normalizer statistics are updated once per train batch,
@@ -56,11 +53,6 @@ class MultiTaskPPOTorchLearner(PPOTorchLearner):
     the mean over the minibatch's tasks (of the last minibatch, as RLlib logs).
     `total_loss` is the loss the optimizer saw.
     """
-
-    @override(PPOTorchLearner)
-    def build(self) -> None:
-        super().build()
-        self._train_batch: MultiAgentBatch | None = None
 
     @override(PPOTorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
@@ -107,19 +99,3 @@ class MultiTaskPPOTorchLearner(PPOTorchLearner):
             share = (keep & rows[task]).sum() / keep.sum().clamp(min=1)
             shares[task] = weights[task] * share * loss
         return TaskLosses(total=sum(shares.values()), shares=shares, terms=terms)
-
-    @override(Learner)
-    def _make_batch_if_necessary(self, training_data: Any) -> Any:
-        # The train batch is only built inside `update()` (by the learner connector);
-        # keep it for `after_gradient_based_update`. Minibatch shuffling permutes it in
-        # place, which leaves the per-task moments unchanged.
-        batch = super()._make_batch_if_necessary(training_data)
-        self._train_batch = batch
-        return batch
-
-    @override(PPOTorchLearner)
-    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
-        super().after_gradient_based_update(timesteps=timesteps)
-        batch, self._train_batch = self._train_batch, None
-        if isinstance(batch, MultiAgentBatch):
-            update_observation_statistics(self.module, batch.policy_batches)
