@@ -14,9 +14,9 @@ from ray.rllib.algorithms.appo.appo_learner import APPOLearner
 from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
 from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY, Learner
 from ray.rllib.core.learner.training_data import TrainingData
-from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.annotations import override
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.algorithms.multi_task_learner import rllib_loss_with_task_metrics
 from mtrl_ray.modules.observation_normalizer import update_observation_statistics
 
@@ -72,10 +72,10 @@ class MultiTaskAPPOTorchLearner(APPOTorchLearner):
     def build(self) -> None:
         super().build()
         # Only the learner thread touches these.
-        self._train_batch: MultiAgentBatch | None = None
+        self._train_batch: Any = None  # RLlib's MultiAgentBatch
         self._batches_counted: weakref.WeakSet = weakref.WeakSet()
 
-    @override(Learner)
+    @override(Learner)  # private: see _rllib_compat.PRIVATE_OVERRIDES
     def _create_iterator_if_necessary(self, *, training_data: TrainingData, **kwargs: Any):
         # The batch this update trains on; a batch the circular buffer hands out
         # again is the same object.
@@ -85,7 +85,8 @@ class MultiTaskAPPOTorchLearner(APPOTorchLearner):
     @override(APPOLearner)
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
         batch, self._train_batch = self._train_batch, None
-        if isinstance(batch, MultiAgentBatch) and batch not in self._batches_counted:
+        module_batches = compat.module_batches(batch)
+        if module_batches is not None and batch not in self._batches_counted:
             self._batches_counted.add(batch)
-            update_observation_statistics(self.module, batch.policy_batches)
+            update_observation_statistics(self.module, module_batches)
         super().after_gradient_based_update(timesteps=timesteps)

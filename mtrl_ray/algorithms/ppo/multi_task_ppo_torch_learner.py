@@ -13,9 +13,9 @@ from ray.rllib.algorithms.ppo.ppo import (
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY, Learner
-from ray.rllib.policy.sample_batch import MultiAgentBatch
 from ray.rllib.utils.annotations import override
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.algorithms.multi_task_learner import (
     TaskLosses,
     log_per_task,
@@ -60,7 +60,7 @@ class MultiTaskPPOTorchLearner(PPOTorchLearner):
     @override(PPOTorchLearner)
     def build(self) -> None:
         super().build()
-        self._train_batch: MultiAgentBatch | None = None
+        self._train_batch: Any = None  # RLlib's MultiAgentBatch
 
     @override(PPOTorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
@@ -108,7 +108,7 @@ class MultiTaskPPOTorchLearner(PPOTorchLearner):
             shares[task] = weights[task] * share * loss
         return TaskLosses(total=sum(shares.values()), shares=shares, terms=terms)
 
-    @override(Learner)
+    @override(Learner)  # private: see _rllib_compat.PRIVATE_OVERRIDES
     def _make_batch_if_necessary(self, training_data: Any) -> Any:
         # The train batch is only built inside `update()` (by the learner connector);
         # keep it for `after_gradient_based_update`. Minibatch shuffling permutes it in
@@ -121,5 +121,6 @@ class MultiTaskPPOTorchLearner(PPOTorchLearner):
     def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
         super().after_gradient_based_update(timesteps=timesteps)
         batch, self._train_batch = self._train_batch, None
-        if isinstance(batch, MultiAgentBatch):
-            update_observation_statistics(self.module, batch.policy_batches)
+        module_batches = compat.module_batches(batch)
+        if module_batches is not None:
+            update_observation_statistics(self.module, module_batches)
