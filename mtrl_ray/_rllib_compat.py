@@ -148,6 +148,16 @@ def forward(module: Any, batch: dict[str, Any]) -> dict[str, Any]:
     return module._forward(batch)
 
 
+def exploration_forward(module: Any) -> Any:
+    """`module._forward_exploration` (or the public method if a module has no such).
+
+    The public `TorchRLModule.forward_exploration` calls `module.eval()` (a walk over
+    every submodule) at every call; the lean sampler's module never trains, so it
+    switches once and calls what the public method wraps.
+    """
+    return getattr(module, "_forward_exploration", module.forward_exploration)
+
+
 def log_sampled(runner: Any, episodes: Iterable[tuple[int, float, float]], steps: int) -> None:
     """Logs what RLlib's own sampling loop logs for `steps` steps and the finished episodes.
 

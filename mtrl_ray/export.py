@@ -47,6 +47,9 @@ class TaskPolicyGraph(nn.Module):
         task: The head to export.
     """
 
+    low: torch.Tensor  # buffers, with normalize_actions or clip_actions
+    high: torch.Tensor
+
     def __init__(self, policy: Policy, task: str):
         super().__init__()
         self.module = policy.module

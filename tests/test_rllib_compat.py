@@ -75,6 +75,7 @@ PRIVATE_NAMES = re.compile(
     r"ray\._private|\._model_config\b|\._env_to_module_connector\b|"
     r"\._train_batch_size_per_learner\b|\._seed\b|\._module_to_env\b|\._metrics_num_|"
     r"\._log_env_steps\b|\._restore_from_remote\b|MultiAgentBatch|\._forward(_train)?\("
+    r'|"_forward_'
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from typing_extensions import Self
 
@@ -20,8 +21,13 @@ from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
 from mtrl_ray.runners import PinnedEnvRunner
 from mtrl_ray.tasks import PINNED_ENV, TaskSet
 
+if TYPE_CHECKING:  # a mixin: type checkers see the RLlib config it is mixed into
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig as _ConfigBase
+else:
+    _ConfigBase = object
 
-class PinnedTasksConfig:
+
+class PinnedTasksConfig(_ConfigBase):
     """Mixin for an `AlgorithmConfig`: the TaskSet, pinned runners, the module's shape."""
 
     #: Config keys holding file paths (a path, or a {name: path} dict).
