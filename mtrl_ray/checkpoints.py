@@ -182,10 +182,11 @@ def newest_checkpoint(folder: str | Path) -> Path | None:
 def checkpoints_by_env_steps(trial: str | Path) -> dict[int, Path]:
     """{env steps: checkpoint} of a trial folder's complete checkpoints, from their
     manifests: the milestones of a run (1M frames per task, ...)."""
-    found = {}
+    found: dict[int, Path] = {}
     for path in sorted(Path(trial).expanduser().glob("checkpoint_*")):
-        if is_complete(path):  # a save a kill cut short is not a milestone
-            found[read_checkpoint(path).provenance.get("env_steps")] = path
+        steps = read_checkpoint(path).provenance.get("env_steps") if is_complete(path) else None
+        if steps is not None:  # a save a kill cut short is not a milestone
+            found[int(steps)] = path
     return found
 
 

@@ -18,22 +18,30 @@ import os
 import sys
 from pathlib import Path
 
-from mtrl_ray.checkpoints import CheckpointError
-from mtrl_ray.envs import UnknownVariantError
-from mtrl_ray.training.search_space import apply_overrides
+# Only the standard library at import time: `rllib --help` and argparse's usage
+# errors answer before Ray, torch or MuJoCo load (seconds). Each command imports
+# what it runs.
 
 
 class UsageError(ValueError):
     """A command-line value that cannot be used (e.g. `--replicas 0`, an unknown format)."""
 
 
-#: Errors that are the user's input, reported in one line with exit code 2.
-USER_ERRORS: tuple[type[Exception], ...] = (
-    CheckpointError,
-    UnknownVariantError,
-    FileNotFoundError,
-    UsageError,
-)
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the user's input, reported in one line with exit code 2."""
+    from mtrl_ray.checkpoints import CheckpointError
+    from mtrl_ray.envs import UnknownVariantError
+    from mtrl_ray.recording import VideoError
+    from mtrl_ray.tuned_example import TunedExampleError
+
+    return (
+        CheckpointError,
+        UnknownVariantError,
+        FileNotFoundError,
+        UsageError,
+        TunedExampleError,
+        VideoError,
+    )
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -208,6 +216,8 @@ _EXPERIMENT_FLAGS = (
 
 def _apply_overrides(example, args: argparse.Namespace) -> dict:
     """Applies the command line to the example; returns --config's grid_search values."""
+    from mtrl_ray.training.search_space import apply_overrides
+
     config = example.config
     for flag in (
         "stop_timesteps", "stop_iters", "runners_per_task", "envs_per_runner",
@@ -314,9 +324,9 @@ def _cluster_running() -> bool:
     Exactly ray.init's own test: a Ray that another program started with `ray.init()`
     is not joined, so it must not stop us from sizing the local Ray we start.
     """
-    from ray._private.services import canonicalize_bootstrap_address
+    from mtrl_ray._rllib_compat import ray_would_join_a_cluster
 
-    return canonicalize_bootstrap_address(None) is not None
+    return ray_would_join_a_cluster()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -556,13 +566,12 @@ def main(argv: list[str] | None = None) -> int:
     # The learner and every runner are small MLPs: one torch thread each leaves the
     # cores to MuJoCo.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Parsed first: --help, and usage errors, need none of the imports below.
+    args = build_parser().parse_args(argv)
     from mtrl_ray.algorithms.a2c.a2c import A2CConfig  # noqa: F401  (registers envs)
-    from mtrl_ray.recording import VideoError
     from mtrl_ray.training import TrainingError
-    from mtrl_ray.tuned_example import TunedExampleError
 
     _quiet_rllib_notices()
-    args = build_parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)  # for checkpoint provenance
     handlers = {
         "train": cmd_train,
@@ -575,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (*USER_ERRORS, TunedExampleError, VideoError) as e:
+    except user_errors() as e:
         print(f"rllib {args.command}: error: {e}", file=sys.stderr)
         return 2
     except TrainingError as e:

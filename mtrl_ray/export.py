@@ -26,6 +26,7 @@ import torch
 from ray.rllib.core.columns import Columns
 from torch import nn
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.policy import Policy
 
@@ -46,6 +47,9 @@ class TaskPolicyGraph(nn.Module):
         task: The head to export.
     """
 
+    low: torch.Tensor  # buffers, with normalize_actions or clip_actions
+    high: torch.Tensor
+
     def __init__(self, policy: Policy, task: str):
         super().__init__()
         self.module = policy.module
@@ -61,7 +65,7 @@ class TaskPolicyGraph(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(action, mean, log_std) at raw float32 observations (N, obs_dim)."""
         task_id = torch.full_like(obs[:, 0], self.task_id, dtype=torch.long)
-        out = self.module._forward({Columns.OBS: obs, TASK_ID: task_id})
+        out = compat.forward(self.module, {Columns.OBS: obs, TASK_ID: task_id})
         mean, log_std = out[Columns.ACTION_DIST_INPUTS].chunk(2, dim=-1)
         action = mean
         if self.normalize_actions:  # as `map_actions`, in torch

@@ -124,15 +124,15 @@ def welch_interval(
 
     With a single value on a side, or no spread at all, the interval is infinite.
     """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    diff = float(a.mean() - b.mean())
-    if len(a) < 2 or len(b) < 2:
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    diff = float(x.mean() - y.mean())
+    if len(x) < 2 or len(y) < 2:
         return diff, -math.inf, math.inf
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
+    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    se = math.sqrt(vx + vy)
     if se == 0:
         return diff, -math.inf, math.inf
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1))
     half = t_quantile(0.5 + level / 2, df) * se
     return diff, diff - half, diff + half
 
@@ -246,7 +246,8 @@ def table_report(
             cells[r.method][r.task].append((r.mean, r.std))
         figure = out_dir / f"{name}_{kind}.png"
         tasks = table_tasks({r.task for r in chosen})
-        written.append(plot_table(cells, dict(paper or {}), tasks, figure, label))
+        paper_cells = {m: dict(cells_m) for m, cells_m in (paper or {}).items()}
+        written.append(plot_table(cells, paper_cells, tasks, figure, label))
     text_path = out_dir / f"{name}.md"
     write_text_whole(text_path, "".join(sections))
     return [text_path, *written]

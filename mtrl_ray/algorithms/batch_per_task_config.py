@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ray.rllib.algorithms.algorithm_config import NotProvided
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 
 
@@ -42,13 +43,14 @@ class BatchPerTaskConfig(PinnedTasksConfig):
     @property
     def train_batch_size_per_learner(self) -> int:
         """The explicit setting, else `train_batch_size_per_task` x number of tasks."""
-        if self._train_batch_size_per_learner is not None:
-            return self._train_batch_size_per_learner
+        explicit = compat.explicit_train_batch_size_per_learner(self)
+        if explicit is not None:
+            return explicit
         return self.train_batch_size_per_task * len(self.task_set)
 
     @train_batch_size_per_learner.setter
     def train_batch_size_per_learner(self, value: int | None) -> None:
-        self._train_batch_size_per_learner = value
+        compat.set_train_batch_size_per_learner(self, value)
 
     def _validate_per_task_batch(self) -> None:
         """Pinned runners as for every algorithm, and a positive per-task batch."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
@@ -22,8 +22,12 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 from mtrl_ray import provenance
 from mtrl_ray.checkpoints import DEFAULT_ACTIONS_FOR_ENV, write_manifest
 
+if TYPE_CHECKING:  # a mixin: type checkers see the RLlib Algorithm it is mixed into
+    from ray.rllib.algorithms.algorithm import Algorithm as _AlgorithmBase
+else:
+    _AlgorithmBase = object
 
-class CompleteCheckpoints:
+class CompleteCheckpoints(_AlgorithmBase):
     """Mixin for the project's Algorithms, listed before RLlib's class in the bases.
 
     Also starts a run from `config.restore_from` (a checkpoint: weights, optimizer,
@@ -47,14 +51,14 @@ class CompleteCheckpoints:
         filesystem: Any = None,
         use_msgpack: bool = False,
     ) -> str:
-        path = super().save_to_path(
+        saved = super().save_to_path(
             path, state=state, filesystem=filesystem, use_msgpack=use_msgpack
         )
         # A given `state` may not be this algorithm's own, and a remote filesystem
         # takes RLlib's files only: the manifest describes a local, own checkpoint.
         if state is None and filesystem is None:
-            self.write_manifest(Path(path))
-        return path
+            self.write_manifest(Path(saved))
+        return saved
 
     def write_manifest(self, path: Path) -> None:
         """Writes `module_weights.pt` and `mtrl_ray.json` into checkpoint `path`."""

@@ -28,6 +28,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.training_data import TrainingData
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.modules.observation_normalizer import update_observation_statistics
 
@@ -240,14 +241,15 @@ class StatisticsAfterUpdate:
     Put it first among the bases: `class L(StatisticsAfterUpdate, PPOTorchLearner)`.
     """
 
+    # private: see _rllib_compat.PRIVATE_OVERRIDES
     def _create_iterator_if_necessary(self, *, training_data: TrainingData, **kwargs: Any):
         # The one call every `Learner.update` (A2C's, PPO's, APPO's learner thread)
         # makes with the update's data: the batch is built (from episodes, by the
         # learner connector) here once and handed on as a batch.
         given = training_data.batch
-        batch = self._make_batch_if_necessary(training_data=training_data)
+        batch = compat.make_train_batch(self, training_data)
         self._statistics_batch = (batch, given if given is not None else batch)
-        return super()._create_iterator_if_necessary(
+        return super()._create_iterator_if_necessary(  # type: ignore[misc]
             training_data=TrainingData(batch=batch), **kwargs
         )
 
@@ -255,7 +257,8 @@ class StatisticsAfterUpdate:
         batch, key = getattr(self, "_statistics_batch", (None, None))
         self._statistics_batch = (None, None)
         counted = self.__dict__.setdefault("_batches_counted", weakref.WeakSet())
-        if batch is not None and key not in counted:
+        per_module = compat.module_batches(batch)
+        if per_module is not None and key not in counted:
             counted.add(key)
-            update_observation_statistics(self.module, batch.policy_batches)
-        super().after_gradient_based_update(timesteps=timesteps)
+            update_observation_statistics(self.module, per_module)  # type: ignore[attr-defined]
+        super().after_gradient_based_update(timesteps=timesteps)  # type: ignore[misc]

@@ -10,17 +10,24 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from typing_extensions import Self
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.checkpoints import check_restorable, check_same_tasks, read_checkpoint
 from mtrl_ray.connectors import task_id_connector
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
 from mtrl_ray.runners import PinnedEnvRunner
 from mtrl_ray.tasks import PINNED_ENV, TaskSet
 
+if TYPE_CHECKING:  # a mixin: type checkers see the RLlib config it is mixed into
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig as _ConfigBase
+else:
+    _ConfigBase = object
 
-class PinnedTasksConfig:
+
+class PinnedTasksConfig(_ConfigBase):
     """Mixin for an `AlgorithmConfig`: the TaskSet, pinned runners, the module's shape."""
 
     #: Config keys holding file paths (a path, or a {name: path} dict).
@@ -36,7 +43,7 @@ class PinnedTasksConfig:
         self.env_runner_cls = PinnedEnvRunner
         # The module needs the task id in every forward batch (and echoes it into
         # the episodes).
-        self._env_to_module_connector = task_id_connector
+        self.env_runners(env_to_module_connector=task_id_connector)
         # A checkpoint the run starts from (weights, optimizer, statistics, counters).
         self.restore_from: str | None = None
         # What started the run, for checkpoint manifests (`rllib train` sets it;
@@ -171,5 +178,5 @@ class PinnedTasksConfig:
 
     def _user_model_config(self) -> dict:
         """The dict given to `rl_module(model_config=...)` (empty if none)."""
-        user = self._model_config
+        user = compat.user_model_config(self)
         return dict(user) if isinstance(user, dict) else dataclasses.asdict(user)

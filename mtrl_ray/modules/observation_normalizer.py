@@ -28,6 +28,11 @@ class TaskObservationNormalizer(nn.Module):
     moments, as in baselines' `RunningMeanStd` that the paper's code used.
     """
 
+    # Buffers (registered in __init__), typed for type checkers.
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, num_tasks: int, obs_dim: int, clip: float = 5.0, eps: float = 1e-8):
         super().__init__()
         self.clip = clip

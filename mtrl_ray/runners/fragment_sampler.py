@@ -24,16 +24,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors.fragment_batch import Fragment
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian
 
 _NO_CHUNK = np.iinfo(np.int64).max  # an env between an episode's end and its reset
+
+
+def _unset() -> np.ndarray:
+    """A per-env array before the first reset (which sets them all)."""
+    return np.empty(0)
 
 
 @dataclass
@@ -67,16 +74,16 @@ class FragmentSampler:
         seed: Seed of the first reset (RLlib's `runner._seed`).
     """
 
-    env: object
+    env: Any  # a gymnasium VectorEnv
     sample_actions: SampleDiagGaussian
     task_id: int
     seed: int | None = None
     _obs: np.ndarray | None = field(default=None, init=False)
-    _resetting: np.ndarray | None = field(default=None, init=False)
-    _returns: np.ndarray | None = field(default=None, init=False)
-    _lengths: np.ndarray | None = field(default=None, init=False)
-    _starts: np.ndarray | None = field(default=None, init=False)
-    _episode_ids: np.ndarray | None = field(default=None, init=False)
+    _resetting: np.ndarray = field(default_factory=_unset, init=False)
+    _returns: np.ndarray = field(default_factory=_unset, init=False)
+    _lengths: np.ndarray = field(default_factory=_unset, init=False)
+    _starts: np.ndarray = field(default_factory=_unset, init=False)
+    _episode_ids: np.ndarray = field(default_factory=_unset, init=False)
     _next_episode_id: int = field(default=0, init=False)
 
     def sample(
@@ -102,7 +109,7 @@ class FragmentSampler:
         """
         if self._obs is None:
             self._reset()
-        num_envs = len(self._obs)
+        num_envs = len(self._episode_ids)
         act = self._policy(module, num_envs)
         steps: list[_Step] = []
         finished: list[FinishedEpisode] = []
@@ -115,6 +122,7 @@ class FragmentSampler:
             # timestep); its next chunk starts with the following step.
             first[self._resetting] = k + 1
             obs = self._obs
+            assert obs is not None  # set by `_reset` (for type checkers)
             to_env = self.sample_actions(
                 rl_module=module, batch=act(obs), episodes=None, explore=explore
             )
@@ -137,7 +145,7 @@ class FragmentSampler:
                         time.perf_counter() - self._starts[i],
                     )
                 )
-                self._new_episode(i)
+                self._new_episode(int(i))
             self._resetting = done
             self._obs = next_obs
         chunks += [
@@ -163,7 +171,7 @@ class FragmentSampler:
         # submodules); a runner's module never trains: eval once, call what it wraps.
         if getattr(module, "training", False):
             module.eval()
-        forward = getattr(module, "_forward_exploration", module.forward_exploration)
+        forward = compat.exploration_forward(module)
         torch_ids = torch.from_numpy(task_ids)
 
         def act(obs: np.ndarray) -> dict:
@@ -217,8 +225,9 @@ class FragmentSampler:
         )
 
     def _reset(self) -> None:
-        self._obs, _ = self.env.reset(seed=self.seed)
-        num_envs = len(self._obs)
+        obs, _ = self.env.reset(seed=self.seed)
+        self._obs = obs
+        num_envs = len(obs)
         self._resetting = np.zeros(num_envs, dtype=bool)
         self._returns = np.zeros(num_envs)
         self._lengths = np.zeros(num_envs, dtype=np.int64)

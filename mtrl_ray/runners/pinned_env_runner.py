@@ -7,9 +7,11 @@ import pickle
 import time
 from typing import Any
 
+from ray.rllib.core import COMPONENT_MODULE_TO_ENV_CONNECTOR
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.utils.annotations import override
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray import metrics, monitoring
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian
 from mtrl_ray.connectors.return_scaler import ReturnScaler
@@ -55,10 +57,7 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
             reward_scaler=None if scaler is None else scaler.scale_chunk,
         )
         # What RLlib's loop and `get_metrics` log for the same samples.
-        for episode in finished:
-            self._log_episode_metrics(episode.length, episode.ret, episode.seconds)
-        self._increase_sampled_metrics(steps, len(finished))
-        self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=steps)
+        compat.log_sampled(self, [(e.length, e.ret, e.seconds) for e in finished], steps)
         if not self.config.in_evaluation:
             self._export_throughput(steps, time.perf_counter() - start)
         return [fragment]
@@ -75,12 +74,17 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
     def _fragment_sampler(self) -> FragmentSampler:
         """The lean sampling loop (built on first use; it owns the envs from then on)."""
         if getattr(self, "_sampler", None) is None:
-            connectors = self._module_to_env.connectors
-            pieces = [c for c in connectors if isinstance(c, SampleDiagGaussian)]
+            module_to_env = dict(self.get_checkpointable_components())[
+                COMPONENT_MODULE_TO_ENV_CONNECTOR
+            ]
+            pieces = [c for c in module_to_env.connectors if isinstance(c, SampleDiagGaussian)]
             if not pieces:
                 raise ValueError("compact sampling needs the lean connectors (SampleDiagGaussian)")
             self._sampler = FragmentSampler(
-                env=self.env, sample_actions=pieces[0], task_id=self.task_id, seed=self._seed
+                env=self.env,
+                sample_actions=pieces[0],
+                task_id=self.task_id,
+                seed=compat.runner_seed(self),
             )
         return self._sampler
 
@@ -135,7 +139,7 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         env_steps.inc(steps, tags=tags)
         steps_per_second.set(steps / max(seconds, 1e-9), tags=tags)
 
-    @override(SingleAgentEnvRunner)
+    @override(SingleAgentEnvRunner)  # private: see _rllib_compat.PRIVATE_OVERRIDES
     def _log_episode_metrics(self, length, ret, sec) -> None:
         super()._log_episode_metrics(length, ret, sec)
         episode_return = monitoring.runner_metrics()[0]
@@ -146,7 +150,7 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         self.metrics.log_value((*key, metrics.EPISODE_RETURN_MEAN), ret, window=window)
         self.metrics.log_value((*key, metrics.NUM_EPISODES), 1, reduce="lifetime_sum")
 
-    @override(SingleAgentEnvRunner)
+    @override(SingleAgentEnvRunner)  # private: see _rllib_compat.PRIVATE_OVERRIDES
     def _increase_sampled_metrics(self, num_steps, num_episodes_completed):
         if num_steps and self.task_name is not None:
             self.metrics.log_value(

@@ -22,6 +22,7 @@ from ray.tune.result import EXPR_PROGRESS_FILE, EXPR_RESULT_FILE, TRAINING_ITERA
 from ray.tune.utils import flatten_dict
 from ray.tune.utils.util import SafeFallbackEncoder
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.checkpoints import write_text_whole
 
 
@@ -35,7 +36,7 @@ class ResultJson(JsonLoggerCallback):
     def log_trial_start(self, trial: Any) -> None:
         self.update_config(trial, trial.config)  # params.json, params.pkl
         trial.init_local_path()
-        self._restore_from_remote(EXPR_RESULT_FILE, trial)
+        compat.restore_trial_file(self, EXPR_RESULT_FILE, trial)
         lines = _lines(Path(trial.local_path, EXPR_RESULT_FILE))
         self._last[trial] = _iteration(json.loads(lines[-1])) if lines else 0.0
 
@@ -68,7 +69,7 @@ class ProgressCsv(CSVLoggerCallback):
         path = Path(trial.local_path, EXPR_PROGRESS_FILE)
         if trial not in self._state:
             trial.init_local_path()
-            self._restore_from_remote(EXPR_PROGRESS_FILE, trial)
+            compat.restore_trial_file(self, EXPR_PROGRESS_FILE, trial)
             rows, fields = _read_csv(path)
             self._state[trial] = (fields, _iteration(rows[-1]) if rows else 0.0)
         fields, last = self._state[trial]

@@ -16,10 +16,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mtrl_ray._rllib_compat import MODEL_CONFIG_DICT_KEY
+
 GRID = "grid_search"
 #: `to_dict()`'s key for `rl_module(model_config=...)`; users write "model_config".
 MODEL_CONFIG = "model_config"
-_MODEL_CONFIG_KEY = "_model_config"
+_MODEL_CONFIG_KEY = MODEL_CONFIG_DICT_KEY
 #: Cross products larger than this are refused (each trial is validated here).
 MAX_TRIALS = 256
 

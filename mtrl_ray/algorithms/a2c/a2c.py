@@ -37,6 +37,7 @@ from ray.rllib.utils.metrics import (
 )
 from typing_extensions import Self
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.algorithms.complete_checkpoints import CompleteCheckpoints
 from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 from mtrl_ray.checkpoints import WEIGHTS, CheckpointError, read_checkpoint
@@ -274,7 +275,7 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
                 ]
         if hooks:
             self._value_error(f"episode callbacks ({', '.join(sorted(set(hooks)))}): {hint}")
-        if self._env_to_module_connector is not task_id_connector:
+        if compat.env_to_module_connector(self) is not task_id_connector:
             self._value_error(f"a custom env_to_module_connector: {hint}")
 
     def _check_fine_tune_checkpoint(self) -> None:

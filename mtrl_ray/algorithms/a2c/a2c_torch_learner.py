@@ -14,6 +14,7 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.torch_utils import clip_gradients as rllib_clip_gradients
 from ray.rllib.utils.typing import ModuleID, TensorType
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.algorithms.multi_task_learner import (
     StatisticsAfterUpdate,
     TaskLosses,
@@ -118,7 +119,7 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
             )
 
     @staticmethod
-    @override(TorchLearner)
+    @override(TorchLearner)  # private: see _rllib_compat.PRIVATE_OVERRIDES
     def _get_clip_function() -> Callable:
         return clip_gradients
 
@@ -180,7 +181,7 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
         total = sum(shares.values()) if config.task_loss_weights else mean
         return TaskLosses(total=total, shares=shares, terms=per_task)
 
-    @override(TorchLearner)
+    @override(TorchLearner)  # private: see _rllib_compat.PRIVATE_OVERRIDES
     def _update(self, batch: dict[str, Any], **kwargs) -> tuple[Any, Any, Any]:
         if self.config.multi_task_update == "cycle":
             return self._cycle_tasks(batch)
@@ -212,7 +213,7 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
             for task in tasks:
                 rows = task_ids == task
                 task_batch = {k: select_rows(v, rows) for k, v in module_batch.items()}
-                fwd_out[module_id] = module._forward_train(task_batch)
+                fwd_out[module_id] = compat.forward_train(module, task_batch)
                 # The loss `compute_loss_for_module` returns (the config refuses PCGrad
                 # in cycle mode); its terms are logged once, after the cycle.
                 task_losses = self.per_task_losses(
