@@ -19,14 +19,15 @@ from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODUL
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
-from mtrl_ray import provenance
+from mtrl_ray import monitoring, provenance
 from mtrl_ray.checkpoints import DEFAULT_ACTIONS_FOR_ENV, write_manifest
 
 
 class CompleteCheckpoints:
     """Mixin for the project's Algorithms, listed before RLlib's class in the bases.
 
-    Also starts a run from `config.restore_from` (a checkpoint: weights, optimizer,
+    Also tags the run's Prometheus metrics (`monitoring.run_tags`), and starts a run
+    from `config.restore_from` (a checkpoint: weights, optimizer,
     normalization statistics and counters), so that a Tune trial can begin where
     an earlier run stopped.
     """
@@ -34,6 +35,12 @@ class CompleteCheckpoints:
     @override(Algorithm)
     def setup(self, config: Any) -> None:
         _learner_priority()
+        # The run's Prometheus tags, on the config the runners and learners are built
+        # from (RLlib builds them from `self.config`, frozen: set on a copy).
+        tagged = self.config.copy(copy_frozen=False)
+        tagged.metrics_tags = monitoring.run_tags(self)
+        tagged.freeze()
+        self.config = tagged
         super().setup(config)
         if config.restore_from is not None:
             self.restore_from_path(config.restore_from)
