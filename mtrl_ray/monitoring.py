@@ -47,19 +47,22 @@ RETURN_BOUNDARIES = [
 ]  # fmt: skip
 
 
-def run_tags(algorithm: Any) -> dict[str, str]:
-    """The `experiment` and `trial` tags of a running Algorithm.
+def run_tags(trial_info: Any | None, algorithm_name: str) -> dict[str, str]:
+    """The `experiment` and `trial` tags of a run.
 
-    Inside a Tune trial: Tune's experiment name (the run's folder, `rllib train
-    --name`) and trial name (e.g. `seed0`). Outside Tune: the algorithm's class
-    name and `job-<Ray job id>`, which differs between two drivers on one cluster.
+    Args:
+        trial_info: Tune's trial info (`ray.tune.result.TRIAL_INFO` in the trainable's
+            config), None outside Tune. Tags: the experiment's name (the run's folder,
+            `rllib train --name`) and the trial's (e.g. `seed0`).
+        algorithm_name: Outside Tune, the `experiment` tag (e.g. `A2C`); the `trial`
+            tag is then `job-<Ray job id>`, which differs between two drivers on one
+            cluster.
     """
-    trial_info = getattr(algorithm, "_trial_info", None)  # Trainable's; None outside Tune
     if trial_info is not None:
         experiment, trial = trial_info.experiment_name, trial_info.trial_name
         return {EXPERIMENT_TAG: str(experiment), TRIAL_TAG: str(trial)}
     job_id = ray.get_runtime_context().get_job_id() if ray.is_initialized() else "none"
-    return {EXPERIMENT_TAG: type(algorithm).__name__, TRIAL_TAG: f"job-{job_id}"}
+    return {EXPERIMENT_TAG: algorithm_name, TRIAL_TAG: f"job-{job_id}"}
 
 
 def complete_run_tags(tags: Mapping[str, str] | None) -> dict[str, str]:

@@ -27,7 +27,6 @@ from ray.rllib.utils.annotations import override
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 from typing_extensions import Self
 
-from mtrl_ray import monitoring
 from mtrl_ray.algorithms.a2c.a2c import A2C, A2CConfig
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.teacher_targets import TeacherTargets
@@ -217,7 +216,7 @@ class Distill(A2C):
             name=config.teacher_pool_name,
             num_cpus=config.teacher_pool_num_cpus,
             max_restarts=config.teacher_pool_max_restarts,
-            metrics_tags=monitoring.run_tags(self),
+            metrics_tags=self.run_tags(),
         )
         super().setup(config)
 
