@@ -1,19 +1,24 @@
-"""What a user sees in the Ray dashboard: runners named by task, per-task Prometheus metrics."""
+"""What a user sees in the Ray dashboard: runners named by task, per-task Prometheus metrics.
+
+The metrics are read as Prometheus scrapes them: from the node's metrics port, parsed by
+`prometheus_client`'s parser.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 
 from mtrl_ray.algorithms.a2c import A2CConfig
 from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
+from mtrl_ray.monitoring import LATENCY_BOUNDARIES, RETURN_BOUNDARIES
 
 # Every test here starts Ray.
 pytestmark = pytest.mark.slow
@@ -52,6 +57,54 @@ def get(url: str):
         return r.read().decode()
 
 
+def scrape() -> list:
+    """The project's samples (`ray_mtrl_*`) on this node's metrics port."""
+    import ray
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = ray.nodes()[0]["MetricsExportPort"]
+    families = text_string_to_metric_families(get(f"http://127.0.0.1:{port}/metrics"))
+    return [s for f in families for s in f.samples if s.name.startswith("ray_mtrl_")]
+
+
+def total(samples: list, name: str, **labels: str) -> float | None:
+    """The sum of `name`'s samples with `labels` (over workers); None if there are none."""
+    values = [
+        s.value
+        for s in samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+    return sum(values) if values else None
+
+
+def scrape_until(done: Callable[[list], bool], seconds: float = 60) -> list:
+    """Scrapes until `done(samples)`: workers export on a timer, so values arrive late."""
+    deadline = time.time() + seconds
+    samples = scrape()
+    while not done(samples) and time.time() < deadline:
+        time.sleep(1)
+        samples = scrape()
+    return samples
+
+
+def bucket_bounds(samples: list, name: str, **labels: str) -> set[float]:
+    """The `le` bounds of histogram `name`'s buckets with `labels`."""
+    return {
+        float(s.labels["le"])
+        for s in samples
+        if s.name == f"{name}_bucket" and all(s.labels.get(k) == v for k, v in labels.items())
+    }
+
+
+def check_conventions(samples: list) -> None:
+    """Every series tagged with the run; no doubled prefix, no rate gauge."""
+    assert samples
+    for s in samples:
+        assert s.labels.get("experiment") and s.labels.get("trial"), s
+        assert not s.name.startswith("ray_mtrl_ray_"), s.name
+        assert "per_second" not in s.name, s.name
+
+
 def _a2c():
     # 10 updates x t_max 5 x 2 envs per task and iteration.
     return A2CConfig().multi_task(TASKS).training(updates_per_iteration=10), 100
@@ -76,7 +129,7 @@ def test_dashboard_shows_runner_tasks_and_per_task_metrics(ray_with_dashboard, m
     )
     algo = config.build_algo()
     try:
-        algo.train()
+        result = algo.train()
         # The dashboard's Actors table: each runner's repr names its task.
         base = "http://" + ray_with_dashboard.dashboard_url
         actors = json.loads(get(f"{base}/api/v0/actors?detail=1&limit=100"))
@@ -90,27 +143,40 @@ def test_dashboard_shows_runner_tasks_and_per_task_metrics(ray_with_dashboard, m
             f"EnvRunner(task={TASKS[1]}, worker=2)",
         }
 
-        # Prometheus: per-task metrics with the task as a tag, on the node's metrics port.
-        port = ray.nodes()[0]["MetricsExportPort"]
-        wanted = {
-            f'ray_mtrl_ray_{name}.*task="{task}"'
-            for name in ("episode_return", "env_steps_total", "env_steps_per_second")
-            for task in TASKS
+        # Prometheus: outside Tune, the run is tagged with the algorithm and the job.
+        run = {
+            "experiment": "A2C" if make_config is _a2c else "MultiTaskPPO",
+            "trial": f"job-{ray.get_runtime_context().get_job_id()}",
         }
-        if make_config is _a2c:  # timed by the project's A2C learner
-            wanted.add("ray_mtrl_ray_learner_update_seconds")
-        steps_pattern = f'ray_mtrl_ray_env_steps_total{{[^}}]*task="{TASKS[0]}"[^}}]*}} (\\S+)'
-        deadline, missing, steps = time.time() + 60, wanted, None
-        # Runners export on a timer: a scrape can show the counter before its last
-        # increments arrive, so wait (up to the deadline) for the final count too.
-        while (missing or float(steps.group(1)) < steps_per_task) and time.time() < deadline:
-            text = get(f"http://127.0.0.1:{port}/metrics")
-            missing = {p for p in wanted if not re.search(p, text)}
-            steps = re.search(steps_pattern, text)
-            time.sleep(1)
-        assert not missing, missing
-        # One iteration of this task's runner only.
-        assert float(steps.group(1)) == steps_per_task
+        per_task = result["env_runners"]["per_task"]
+        episodes = {t: per_task[t]["num_episodes_lifetime"] for t in TASKS}
+        assert all(episodes.values())  # 20-step episodes end within the iteration
+
+        def complete(samples: list) -> bool:
+            return all(
+                total(samples, "ray_mtrl_env_steps_total", task=t, **run) == steps_per_task
+                and total(samples, "ray_mtrl_episode_return_count", task=t, **run) == episodes[t]
+                for t in TASKS
+            ) and (
+                make_config is _ppo  # the learner update is timed by the project's A2C
+                or total(samples, "ray_mtrl_learner_update_seconds_count", **run) == 10
+            )
+
+        samples = scrape_until(complete)
+        for task in TASKS:
+            # One iteration of this task's runners; each training episode's return once.
+            assert total(samples, "ray_mtrl_env_steps_total", task=task, **run) == steps_per_task
+            count = total(samples, "ray_mtrl_episode_return_count", task=task, **run)
+            assert count == episodes[task]
+            inf = total(samples, "ray_mtrl_episode_return_bucket", task=task, le="+Inf", **run)
+            assert inf == count
+            bounds = bucket_bounds(samples, "ray_mtrl_episode_return", task=task, **run)
+            assert bounds == {*RETURN_BOUNDARIES, float("inf")}
+        if make_config is _a2c:  # 10 updates per iteration, each observed once
+            assert total(samples, "ray_mtrl_learner_update_seconds_count", **run) == 10
+            bounds = bucket_bounds(samples, "ray_mtrl_learner_update_seconds", **run)
+            assert bounds == {*LATENCY_BOUNDARIES, float("inf")}
+        check_conventions(samples)
     finally:
         algo.stop()
 
@@ -146,16 +212,19 @@ def test_dashboard_shows_the_teacher_pool_and_its_query_metrics(ray_with_dashboa
         assert pools[0]["name"].startswith("TeacherPool-")
         assert pools[0]["repr_name"] == f"TeacherPool(tasks={TASKS})"
 
-        port = ray.nodes()[0]["MetricsExportPort"]
-        wanted = {"ray_mtrl_ray_teacher_query_seconds", "ray_mtrl_ray_teacher_query_batch_size"}
-        deadline, missing = time.time() + 60, wanted
-        while missing and time.time() < deadline:
-            text = get(f"http://127.0.0.1:{port}/metrics")
-            missing = {p for p in wanted if not re.search(p, text)}
-            time.sleep(1)
-        assert not missing, missing
-        rows = re.search(r"ray_mtrl_ray_teacher_query_batch_size{[^}]*} (\S+)", text)
+        run = {"experiment": "Distill", "trial": f"job-{ray.get_runtime_context().get_job_id()}"}
+        # One query per update: 5 in the iteration.
+        samples = scrape_until(
+            lambda s: (
+                total(s, "ray_mtrl_teacher_query_seconds_count", **run) == 5
+                and total(s, "ray_mtrl_teacher_query_rows_total", **run) is not None
+            )
+        )
+        assert total(samples, "ray_mtrl_teacher_query_seconds_count", **run) == 5
+        bounds = bucket_bounds(samples, "ray_mtrl_teacher_query_seconds", **run)
+        assert bounds == {*LATENCY_BOUNDARIES, float("inf")}
         # Each query: 2 tasks x 2 envs x (t_max 5 + 1 bootstrap row).
-        assert float(rows.group(1)) == 24.0
+        assert total(samples, "ray_mtrl_teacher_query_rows_total", **run) == 5 * 24
+        check_conventions(samples)
     finally:
         algo.stop()

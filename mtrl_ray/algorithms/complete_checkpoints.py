@@ -18,8 +18,9 @@ from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.tune.result import TRIAL_INFO
 
-from mtrl_ray import provenance
+from mtrl_ray import monitoring, provenance
 from mtrl_ray.checkpoints import DEFAULT_ACTIONS_FOR_ENV, write_manifest
 
 if TYPE_CHECKING:  # a mixin: type checkers see the RLlib Algorithm it is mixed into
@@ -30,14 +31,33 @@ else:
 class CompleteCheckpoints(_AlgorithmBase):
     """Mixin for the project's Algorithms, listed before RLlib's class in the bases.
 
-    Also starts a run from `config.restore_from` (a checkpoint: weights, optimizer,
+    Also tags the run's Prometheus metrics (`monitoring.run_tags`), and starts a run
+    from `config.restore_from` (a checkpoint: weights, optimizer,
     normalization statistics and counters), so that a Tune trial can begin where
     an earlier run stopped.
     """
 
+    def __init__(self, config: Any = None, env: Any = None, **kwargs: Any):
+        # Tune passes its trial's name in the config dict (under TRIAL_INFO), which
+        # RLlib's config drops (`AlgorithmConfig.update_from_dict`): kept for the tags.
+        info = config.get(TRIAL_INFO) if isinstance(config, dict) else None
+        self.tune_trial_info = info
+        super().__init__(config, env, **kwargs)
+
+    def run_tags(self) -> dict[str, str]:
+        """This run's Prometheus `experiment` and `trial` tags (`monitoring.run_tags`)."""
+        return monitoring.run_tags(self.tune_trial_info, type(self).__name__)
+
     @override(Algorithm)
     def setup(self, config: Any) -> None:
         _learner_priority()
+        # The run's Prometheus tags, on the config the runners and learners are built
+        # from (RLlib builds them from `self.config`, frozen: set on a copy).
+        current: Any = self.config
+        tagged = current.copy(copy_frozen=False)
+        tagged.metrics_tags = self.run_tags()
+        tagged.freeze()
+        self.config = tagged
         super().setup(config)
         if config.restore_from is not None:
             self.restore_from_path(config.restore_from)

@@ -49,6 +49,9 @@ class PinnedTasksConfig(_ConfigBase):
         # What started the run, for checkpoint manifests (`rllib train` sets it;
         # None: the training process's own command line).
         self.provenance: dict | None = None
+        # The run's Prometheus tags ({"experiment", "trial"}): the Algorithm sets them
+        # when it starts (monitoring.run_tags), for its runners to read.
+        self.metrics_tags: dict[str, str] | None = None
 
     @property
     def task_set(self) -> TaskSet:

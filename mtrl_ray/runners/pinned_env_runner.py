@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-import time
 from typing import Any
 
 from ray.rllib.core import COMPONENT_MODULE_TO_ENV_CONNECTOR
@@ -47,8 +46,7 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         """
         self.load_weights(state)
         if not compact:
-            return self._timed_sample(num_timesteps=num_timesteps)
-        start = time.perf_counter()
+            return self._counted_sample(num_timesteps=num_timesteps)
         scaler = self._reward_scaler
         fragment, steps, finished = self._fragment_sampler.sample(
             self.module,
@@ -58,8 +56,7 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         )
         # What RLlib's loop and `get_metrics` log for the same samples.
         compat.log_sampled(self, [(e.length, e.ret, e.seconds) for e in finished], steps)
-        if not self.config.in_evaluation:
-            self._export_throughput(steps, time.perf_counter() - start)
+        self._count_steps(steps)
         return [fragment]
 
     def load_weights(self, state: Any) -> None:
@@ -106,7 +103,7 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         in the metrics are logged inside RLlib's sampling, before this, so they stay
         in the environment's units; evaluation runners never scale.
         """
-        episodes = self._timed_sample(**kwargs)
+        episodes = self._counted_sample(**kwargs)
         scaler = self._reward_scaler
         if scaler is None or self.config.in_evaluation:
             return episodes
@@ -118,32 +115,35 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
             scaled.append(chunk)
         return scaled
 
-    def _timed_sample(self, **kwargs) -> list:
-        """RLlib's sampling, timed for the per-task Prometheus metrics.
+    def _counted_sample(self, **kwargs) -> list:
+        """RLlib's sampling, counted for the per-task Prometheus step counter.
 
         Every algorithm's runners sample through here (A2C's `sample_fragment`,
-        RLlib's PPO and APPO via `sample`), so all of them export steps and steps/s.
+        RLlib's PPO and APPO via `sample`), so all of them export their steps.
         """
-        start = time.perf_counter()
         episodes = super().sample(**kwargs)
-        if not self.config.in_evaluation:  # the metrics count training samples
-            steps = sum(len(e) for e in episodes)
-            self._export_throughput(steps, time.perf_counter() - start)
+        self._count_steps(sum(len(e) for e in episodes))
         return episodes
 
-    def _export_throughput(self, steps: int, seconds: float) -> None:
-        if self.task_name is None or steps == 0:
+    def _count_steps(self, steps: int) -> None:
+        """Adds training env steps to `mtrl_env_steps_total` (evaluation's are not counted)."""
+        if self.task_name is None or steps == 0 or self.config.in_evaluation:
             return
-        _, env_steps, steps_per_second = monitoring.runner_metrics()
-        tags = {monitoring.TASK_TAG: self.task_name}
-        env_steps.inc(steps, tags=tags)
-        steps_per_second.set(steps / max(seconds, 1e-9), tags=tags)
+        monitoring.runner_metrics()[1].inc(steps, tags=self._metric_tags)
+
+    @property
+    def _metric_tags(self) -> dict[str, str]:
+        """This runner's Prometheus tags: the run's (from the config) and its task."""
+        if getattr(self, "_tags", None) is None:
+            run = monitoring.complete_run_tags(getattr(self.config, "metrics_tags", None))
+            self._tags = {**run, monitoring.TASK_TAG: self.task_name}
+        return self._tags
 
     @override(SingleAgentEnvRunner)  # private: see _rllib_compat.PRIVATE_OVERRIDES
     def _log_episode_metrics(self, length, ret, sec) -> None:
         super()._log_episode_metrics(length, ret, sec)
-        episode_return = monitoring.runner_metrics()[0]
-        episode_return.set(float(ret), tags={monitoring.TASK_TAG: self.task_name})
+        if not self.config.in_evaluation:  # like the step counter: training episodes
+            monitoring.observe_return(ret, self._metric_tags)
         # Keyed by task so that aggregation merges runners of the same task only.
         key = (metrics.PER_TASK, self.task_name)
         window = self.config.metrics_num_episodes_for_smoothing

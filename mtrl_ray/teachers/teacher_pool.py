@@ -31,9 +31,11 @@ POOL_NAME_PREFIX = "TeacherPool"
 class TeacherPool:
     """One frozen `TeacherPolicy` per task of the student's TaskSet, in task-id order."""
 
-    def __init__(self, teachers: list[Teacher]):
+    def __init__(self, teachers: list[Teacher], metrics_tags: dict[str, str] | None = None):
         torch.set_num_threads(1)
         self.teachers = list(teachers)
+        # The run's Prometheus tags (experiment, trial); defaults if not given.
+        self.metrics_tags = monitoring.complete_run_tags(metrics_tags)
         self.policies = [TeacherPolicy(t) for t in self.teachers]
         self.started = time.time()
 
@@ -58,9 +60,10 @@ class TeacherPool:
             m, s = self.policies[int(task_id)](obs_t[rows])
             mean[rows], log_std[rows] = m.numpy(), s.numpy()
         seconds = time.perf_counter() - start
-        latency, batch_size = monitoring.teacher_pool_metrics()
-        latency.set(seconds)
-        batch_size.set(len(task_ids))
+        latency, rows_answered = monitoring.teacher_pool_metrics()
+        latency.observe(seconds, tags=self.metrics_tags)
+        if len(task_ids):
+            rows_answered.inc(len(task_ids), tags=self.metrics_tags)
         return mean, log_std
 
     def teacher(self, task_id: int) -> Teacher:
@@ -81,6 +84,7 @@ def start_teacher_pool(
     name: str | None = None,
     num_cpus: float = 0.25,
     max_restarts: int = -1,
+    metrics_tags: dict[str, str] | None = None,
 ) -> Any:
     """Starts the pool actor; returns its handle once it has loaded every teacher.
 
@@ -89,6 +93,8 @@ def start_teacher_pool(
         name: Actor name (default `TeacherPool-<random suffix>`).
         num_cpus: Logical CPUs the actor reserves.
         max_restarts: How often Ray restarts it if its process dies (-1: always).
+        metrics_tags: The run's `experiment` and `trial` tags for its Prometheus
+            metrics (`monitoring.run_tags`).
     """
     name = name or f"{POOL_NAME_PREFIX}-{uuid.uuid4().hex[:8]}"
     # Under Tune the algorithm runs in a placement group whose last bundle is the
@@ -114,7 +120,7 @@ def start_teacher_pool(
             max_task_retries=-1,
             scheduling_strategy=strategy,
         )
-        .remote(teachers)
+        .remote(teachers, metrics_tags)
     )
     ray.get(pool.pid.remote())  # a teacher that does not load fails here, not mid-run
     return pool

@@ -46,7 +46,7 @@ from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian, lean_env_to_module
 from mtrl_ray.modules.fine_tuning import TRAINABLE
 from mtrl_ray.modules.multi_task_actor_critic import module_spec
-from mtrl_ray.monitoring import learner_update_seconds
+from mtrl_ray.monitoring import complete_run_tags, learner_update_seconds
 
 UPDATE_MODES = ("cycle", "joint")
 #: RLlib's episode callbacks, which the lean runners never call.
@@ -387,7 +387,7 @@ class A2C(CompleteCheckpoints, Algorithm):
                     episodes=episodes,
                     timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self._env_steps_lifetime()},
                 )
-            learner_update_seconds().set(time.perf_counter() - start)
+            learner_update_seconds().observe(time.perf_counter() - start, tags=self._run_tags)
             self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
         # Runner metrics (returns, step counts) once per iteration: they are cheap
         # to accumulate on the runners but costly to fetch.
@@ -396,6 +396,11 @@ class A2C(CompleteCheckpoints, Algorithm):
             local_env_runner=self.env_runner_group.num_remote_env_runners() == 0,
         )
         self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
+
+    @property
+    def _run_tags(self) -> dict[str, str]:
+        """The run's Prometheus tags (set on the config by `CompleteCheckpoints.setup`)."""
+        return complete_run_tags(self.config.metrics_tags)
 
     def _current_weights(self) -> Any:
         """The learner's inference weights, pickled once per round for all runners.

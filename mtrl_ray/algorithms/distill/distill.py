@@ -216,6 +216,7 @@ class Distill(A2C):
             name=config.teacher_pool_name,
             num_cpus=config.teacher_pool_num_cpus,
             max_restarts=config.teacher_pool_max_restarts,
+            metrics_tags=self.run_tags(),
         )
         super().setup(config)
 
