@@ -37,6 +37,8 @@ class CompleteCheckpoints(_AlgorithmBase):
     an earlier run stopped.
     """
 
+    config: Any  # the algorithm's AlgorithmConfig (annotated: `setup` replaces it)
+
     def __init__(self, config: Any = None, env: Any = None, **kwargs: Any):
         # Tune passes its trial's name in the config dict (under TRIAL_INFO), which
         # RLlib's config drops (`AlgorithmConfig.update_from_dict`): kept for the tags.
@@ -53,8 +55,7 @@ class CompleteCheckpoints(_AlgorithmBase):
         _learner_priority()
         # The run's Prometheus tags, on the config the runners and learners are built
         # from (RLlib builds them from `self.config`, frozen: set on a copy).
-        current: Any = self.config
-        tagged = current.copy(copy_frozen=False)
+        tagged = self.config.copy(copy_frozen=False)
         tagged.metrics_tags = self.run_tags()
         tagged.freeze()
         self.config = tagged
