@@ -64,7 +64,7 @@ def test_same_fragments_and_metrics_as_rllibs_loop(task, num_envs, calls, traini
     lean.module.numpy_policy = None  # act through torch, as RLlib's loop does
     ends = {"terminated": 0, "truncated": 0}
     for _ in range(calls):
-        episodes = rllib._timed_sample(num_timesteps=5 * num_envs)
+        episodes = rllib._counted_sample(num_timesteps=5 * num_envs)
         expected = Fragment.from_episodes(episodes, reward_scaler=rllib._reward_scaler)
         (got,) = lean.sample_fragment(num_timesteps=5 * num_envs, compact=True)
         for key in COLUMNS:
