@@ -9,8 +9,12 @@ paper normalize them (VecNormalize, clipped to +-5; (b') without); (c) mtrl-ray
 vanilla multi-task A2C, 6 tasks x 1 pinned runner x 16 envs, t_max 5; (d) mtrl-ray
 multi-task distillation with the same layout, the TeacherPool's query per update
 included (teachers from `--teachers`, default the committed results/teachers);
-(e), (f) RLlib's PPO and APPO with the multi-task module. Each is measured `repeats`
-times; medians are reported with (c)/(a), (c)/(b) and (d)/(c). Needs the `bench` extra.
+(e), (f) RLlib's PPO and APPO with the multi-task module; (g) stable-baselines3 PPO
+doing the same work per update as (e): the six variants x 4 envs in one DummyVecEnv,
+n_steps 512 (12,288 env steps per update), minibatches of 384, 10 epochs, 64 x 64
+tanh actor and critic, observations normalized. Each is measured `repeats` times;
+medians are reported with (c)/(a), (c)/(b), (d)/(c), (e)/(g) and (f)/(g). Needs the
+`bench` extra.
 """
 
 from __future__ import annotations
@@ -98,6 +102,43 @@ def sb3_a2c(seconds: float, normalize_observations: bool = True) -> float:
     while time.perf_counter() - start < seconds:
         model.learn(total_timesteps=chunk, reset_num_timesteps=False)
         steps += chunk
+    rate = steps / (time.perf_counter() - start)
+    log_dir.cleanup()
+    return rate
+
+
+def sb3_ppo(seconds: float) -> float:
+    """Env steps/s of stable-baselines3's PPO on the six variants x 4 envs, (e)'s work."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    torch.set_num_threads(1)
+    envs_per_task = 4
+    fns = [lambda task=task: gym.make(task) for task in PAPER_TASKS for _ in range(envs_per_task)]
+    env = VecNormalize(DummyVecEnv(fns), norm_obs=True, norm_reward=False, clip_obs=5.0)
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=512,
+        batch_size=384,
+        n_epochs=10,
+        learning_rate=3e-4,
+        policy_kwargs={
+            "net_arch": {"pi": [64, 64], "vf": [64, 64]},
+            "activation_fn": torch.nn.Tanh,
+        },
+        device="cpu",
+        seed=0,
+    )
+    log_dir = tempfile.TemporaryDirectory()
+    model.set_logger(configure(log_dir.name, format_strings=[]))
+    per_update = 512 * len(fns)
+    model.learn(total_timesteps=per_update)  # warm-up: one update
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        model.learn(total_timesteps=per_update, reset_num_timesteps=False)
+        steps += per_update
     rate = steps / (time.perf_counter() - start)
     log_dir.cleanup()
     return rate
@@ -207,7 +248,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    raw, sb3, sb3_plain, ours, joint, distill, mixed, ppo, appo = ([] for _ in range(9))
+    raw, sb3, sb3_plain, ours, joint, distill, mixed, ppo, appo, sb3_ppo_rates = (
+        [] for _ in range(10)
+    )
     timers: dict[str, float] = {}
     distill_timers: dict[str, float] = {}
     for _ in range(args.repeats):
@@ -222,6 +265,7 @@ def main() -> None:
         mixed.append(mtrl_ray_distill(args.seconds, args.teachers, teacher_rollout_prob=0.5)[0])
         ppo.append(mtrl_ray_ppo(args.seconds)[0])
         appo.append(mtrl_ray_appo(args.seconds)[0])
+        sb3_ppo_rates.append(sb3_ppo(args.seconds))
     med = {
         k: statistics.median(v)
         for k, v in {
@@ -230,6 +274,9 @@ def main() -> None:
             "ours": ours,
             "joint": joint,
             "distill": distill,
+            "ppo": ppo,
+            "appo": appo,
+            "sb3_ppo": sb3_ppo_rates,
         }.items()
     }
     commit = subprocess.run(
@@ -255,12 +302,15 @@ def main() -> None:
         row("(d') the same, half the fragments teacher-driven (p_t = 0.5)", mixed),
         row("(e) mtrl-ray PPO (RLlib's), 6 tasks x 1 runner x 4 envs, tuned example", ppo),
         row("(f) mtrl-ray APPO (RLlib's, streaming), 6 tasks x 1 runner x 4 envs, defaults", appo),
+        row("(g) stable-baselines3 PPO, 6 variants x 4 envs, (e)'s work per update", sb3_ppo_rates),
         "",
         f"- (c)/(a) = {med['ours'] / med['raw']:.2f}  (target >= 0.40)",
         f"- (c)/(b) = {med['ours'] / med['sb3']:.2f}  (target >= 1.00); per repeat: "
         + ", ".join(f"{c / b:.2f}" for c, b in zip(ours, sb3, strict=True)),
         f"- (c)/(b') = {med['ours'] / statistics.median(sb3_plain):.2f}",
         f"- (d)/(c) = {med['distill'] / med['ours']:.2f}  (target >= 0.70)",
+        f"- (e)/(g) = {med['ppo'] / med['sb3_ppo']:.2f}  (target >= 1.5)",
+        f"- (f)/(g) = {med['appo'] / med['sb3_ppo']:.2f}  (target: APPO >= PPO)",
         "",
         "RLlib timers of the last (c) run, ms (sampling, learner and weight sync: per "
         "update; the rest: per iteration of 50 updates):",
