@@ -568,6 +568,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Parsed first: --help, and usage errors, need none of the imports below.
     args = build_parser().parse_args(argv)
+    import mtrl_ray
+
+    if mtrl_ray.ENVIRONMENT_ERROR is not None:
+        print(f"rllib {args.command}: error: {mtrl_ray.ENVIRONMENT_ERROR}", file=sys.stderr)
+        return 2
     from mtrl_ray.algorithms.a2c.a2c import A2CConfig  # noqa: F401  (registers envs)
     from mtrl_ray.training import TrainingError
 

@@ -10,7 +10,10 @@ exactly one stderr line naming the input, Ray never started, nothing on disk cha
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -359,3 +362,16 @@ def test_evaluate_a_checkpoint_whose_rllib_pickles_are_cut(ray_local, shared, tm
     (result,) = json.loads((out / "evaluation.json").read_text())["results"]
     assert result["task"] == TASK and result["episodes"] == 1
     assert sorted(p.name for p in out.iterdir()) == ["evaluation.json", "evaluation.md"]
+
+
+@pytest.mark.parametrize("backend", ["bogus", "osmesa"])
+def test_a_mujoco_gl_mujoco_cannot_load_is_one_line(backend, tmp_path):
+    """MuJoCo loads MUJOCO_GL's backend on import: a misspelt or missing one (osmesa is
+    not installed here) is one line from `rllib`, before anything runs."""
+    env = {**os.environ, "MUJOCO_GL": backend}
+    argv = [sys.executable, "-m", "mtrl_ray.cli", "evaluate", str(tmp_path / "none")]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    if backend == "osmesa" and "checkpoint not found" in done.stderr:
+        pytest.skip("osmesa is installed here")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and f"MUJOCO_GL={backend}" in done.stderr, done.stderr
