@@ -7,6 +7,7 @@ distillation losses (the learners' loss methods on a stand-in holding the module
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from types import SimpleNamespace
 
 import gymnasium as gym
@@ -28,6 +29,8 @@ from mtrl_ray.modules.masked_gaussian import MaskedDiagGaussian
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskActorCritic, MultiTaskModelConfig
 from mtrl_ray.tasks import make_pinned_env
 
+REPO = Path(__file__).resolve().parents[1]
+CHEETAH_CHECKPOINT = REPO / "results/vanilla_multitask_seed0/checkpoint/checkpoint_000250"
 TASKS = ("HalfCheetahSmallFoot-v0", "Walker2dBigLeg-v0", "HopperSmallTorso-v0")
 OWN = {0: (17, 6), 1: (17, 6), 2: (11, 3)}  # HalfCheetah, Walker2d, Hopper
 
@@ -264,3 +267,30 @@ def test_new_bigger_body_head_keeps_the_old_heads():
         torch.testing.assert_close(
             a[:, a_new : a_new + own], b[:, a_old : a_old + own], rtol=0, atol=0
         )
+
+
+def test_bad_cross_family_input_is_one_line_before_ray(tmp_path, capsys, monkeypatch):
+    """An unknown input layer, or a HalfCheetah-only checkpoint taking a Hopper head."""
+    import ray
+
+    from mtrl_ray.checkpoints import CheckpointError
+    from mtrl_ray.cli import main
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr(ray, "init", no_ray)
+    example = REPO / "tuned_examples" / "a2c" / "cross_family_multitask.py"
+    argv = ["train", "file", str(example), "--storage-path", str(tmp_path / "runs"),
+            "--config", '{"model_config": {"input_layer": "bogus"}}']  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "input_layer must be one of" in err and "\n" not in err
+    assert not (tmp_path / "runs").exists()
+
+    # The committed checkpoint's first layer is shared over HalfCheetah's observations.
+    config = A2CConfig().new_head(CHEETAH_CHECKPOINT, "HopperSmallFoot-v0")
+    with pytest.raises(CheckpointError, match="input layer 'shared', this experiment 'task'"):
+        config.validate()
+    # With a shared input layer it fits (the Hopper head reads the padded observation).
+    config.rl_module(model_config={"input_layer": "shared"}).validate()

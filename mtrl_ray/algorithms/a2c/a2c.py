@@ -37,15 +37,14 @@ from ray.rllib.utils.metrics import (
 )
 from typing_extensions import Self
 
+from mtrl_ray.algorithms.a2c.fine_tune_checks import check_fine_tune_families
 from mtrl_ray.algorithms.complete_checkpoints import CompleteCheckpoints
 from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 from mtrl_ray.checkpoints import WEIGHTS, CheckpointError, read_checkpoint
 from mtrl_ray.connectors import NStepReturns, task_id_connector
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian, lean_env_to_module
-from mtrl_ray.envs import task_shapes
 from mtrl_ray.modules.fine_tuning import TRAINABLE
-from mtrl_ray.modules.model_config import MultiTaskModelConfig
 from mtrl_ray.modules.multi_task_actor_critic import module_spec
 from mtrl_ray.monitoring import learner_update_seconds
 
@@ -298,46 +297,7 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
                 f"fine-tune checkpoint {info.path} has no head {source} (its tasks: "
                 f"{', '.join(info.tasks)})"
             )
-        self._check_fine_tune_families(info)
-
-    def _check_fine_tune_families(self, info: Any) -> None:
-        """Across body families: the same input-layer layout, source heads of fitting sizes.
-
-        A single-family checkpoint's first layer is shared over its family's
-        observations: it starts a cross-family module only with
-        `input_layer="shared"`. A new task starts from `fine_tune_source_head` only
-        if their sizes match; with per-family input layers a new task's family must
-        be in the checkpoint unless the input layers train (`trainable="all"`).
-        """
-        ours, theirs = self.model_shape, MultiTaskModelConfig.from_dict(info.model_config)
-
-        def layout(cfg: MultiTaskModelConfig) -> str:
-            return cfg.input_layer if cfg.mixed else "shared"
-
-        if ours.mixed and layout(ours) != layout(theirs):
-            raise CheckpointError(
-                f"fine-tune checkpoint {info.path} has input layer '{layout(theirs)}', this "
-                f"experiment '{layout(ours)}': set model_config input_layer to match"
-            )
-        sizes = dict(zip(ours.tasks, zip(*_own_sizes(ours), strict=True), strict=True))
-        head = self.fine_tune_source_head
-        for task in ours.tasks:
-            if task in info.tasks:
-                continue
-            if head is not None and sizes[task] != info.task_sizes[head]:
-                raise CheckpointError(
-                    f"source head {head} has sizes {info.task_sizes[head]}, task {task} "
-                    f"{sizes[task]}: pick a head of the same body"
-                )
-            family = ours.families[ours.tasks.index(task)] if ours.mixed else None
-            new_family = theirs.families is None or family not in theirs.families
-            trains_inputs = self.fine_tune_trainable == "all"
-            if ours.mixed and ours.input_layer == "family" and new_family and not trains_inputs:
-                raise CheckpointError(
-                    f"task {task}: its body family {family} has no input layer in "
-                    f"{info.path}, and fine_tune_trainable={self.fine_tune_trainable!r} "
-                    "freezes the per-family input layers: use input_layer='task' or 'all'"
-                )
+        check_fine_tune_families(self, info)
 
     @override(AlgorithmConfig)
     def build_env_to_module_connector(self, env=None, spaces=None, device=None):
@@ -394,14 +354,6 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
     def fragment_timesteps(self) -> int:
         """Env steps one runner samples per update: t_max x envs per runner."""
         return self.rollout_fragment_length * self.num_envs_per_env_runner
-
-
-def _own_sizes(cfg: MultiTaskModelConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(observation sizes, action sizes) per task of a model config, from its tasks' envs."""
-    if cfg.mixed:
-        return cfg.task_obs_dims, cfg.task_act_dims
-    shapes = task_shapes(cfg.tasks)
-    return shapes.obs_dims, shapes.act_dims
 
 
 def _jsonable(value: Any) -> Any:
