@@ -81,3 +81,29 @@ def test_new_head_of_a_held_out_variant_trains_alone(checkpoint):
     for name in ("actor_encoder.weight", "actor_heads.out.weight", "log_std"):
         assert not torch.equal(after[name][3], start[name][3]), f"new {name} did not train"
     assert float(after["obs_normalizer.count"][3]) > 0
+
+
+@pytest.mark.slow
+def test_policy_and_export_take_each_task_own_sizes(checkpoint, tmp_path):
+    """`Policy` and a TorchScript export act on a Hopper's 11 dims with 3 actions, alike."""
+    import numpy as np
+
+    from mtrl_ray import Policy
+    from mtrl_ray.envs import make_env
+    from mtrl_ray.export import export_policy
+
+    policy = Policy.load(checkpoint)
+    env = make_env("HopperSmallFoot-v0")
+    obs, _ = env.reset(seed=0)
+    env.close()
+    assert policy.sizes("HopperSmallFoot-v0") == (11, 3)
+    action = policy.act(obs, "HopperSmallFoot-v0")
+    assert action.shape == (3,)
+    with pytest.raises(ValueError, match="this policy takes"):
+        policy.act(np.zeros(17), "HopperSmallFoot-v0")
+    export_policy(checkpoint, "torchscript", tmp_path)
+    graph = torch.jit.load(str(tmp_path / "HopperSmallFoot-v0.pt"))
+    exported, mean, _ = graph(torch.as_tensor(obs[None], dtype=torch.float32))
+    np.testing.assert_allclose(mean.numpy()[0], policy.gaussian(obs, "HopperSmallFoot-v0")[0],
+                               atol=1e-5)  # fmt: skip
+    assert exported.shape == (1, 3)
