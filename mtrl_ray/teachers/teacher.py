@@ -137,7 +137,7 @@ class TeacherPolicy(nn.Module):
         sizes = config.task_sizes(self.observation_space, self.action_space)
         #: The task's own observation and action sizes (a teacher across body
         #: families acts in padded spaces; it takes and gives its task's own dims).
-        self.obs_dim, self.act_dim = sizes[teacher.task]
+        self.obs_dim, self.act_dim = list(sizes.values())[teacher.head]
         self._student: tuple[int, bool] | None = None
 
     @torch.no_grad()

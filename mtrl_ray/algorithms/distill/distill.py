@@ -174,13 +174,13 @@ class DistillConfig(A2CConfig):
 
 
 def _check_spaces(teacher: Teacher) -> None:
-    theirs = TeacherPolicy(teacher)
-    own = (theirs.obs_dim, theirs.act_dim)
-    if own != task_shape(teacher.task):
+    """The teacher's head acts on its task's own observation/action sizes."""
+    policy = TeacherPolicy(teacher)
+    theirs, task = ((policy.obs_dim,), (policy.act_dim,)), task_shape(teacher.task)
+    if theirs != ((task[0],), (task[1],)):
         raise TeacherError(
-            f"teacher {teacher.path} for {teacher.task} has observation/action sizes "
-            f"{own[0]}/{own[1]}, the task has {task_shape(teacher.task)[0]}/"
-            f"{task_shape(teacher.task)[1]}"
+            f"teacher {teacher.path} for {teacher.task} has observation/action shapes "
+            f"{theirs[0]}/{theirs[1]}, the task has {(task[0],)}/{(task[1],)}"
         )
 
 
