@@ -43,8 +43,9 @@ class CheckpointInfo:
         algorithm: Algorithm class name, e.g. "A2C".
         tasks: Task names in head order.
         model_config: The module's model config (JSON form).
-        observation_shape: Shape of one observation (None in older checkpoints).
-        action_shape: Shape of one action (None in older checkpoints).
+        observation_shape: Shape of one observation (None in older checkpoints); across
+            body families the padded one (each task's own: `task_sizes`).
+        action_shape: Shape of one action (None in older checkpoints); padded likewise.
         actions_for_env: How sampled actions reached the env in training:
             {"normalize_actions": bool, "clip_actions": bool} (RLlib's config keys);
             older checkpoints, which lack it, were trained with RLlib's defaults.
@@ -60,6 +61,27 @@ class CheckpointInfo:
     action_shape: tuple[int, ...] | None = None
     actions_for_env: dict = field(default_factory=lambda: dict(DEFAULT_ACTIONS_FOR_ENV))
     provenance: dict = field(default_factory=dict)
+
+    @property
+    def task_sizes(self) -> dict[str, tuple[int, int]]:
+        """Each head's task's own (observation, action) sizes.
+
+        A module across body families records them in its model config
+        (`task_obs_dims`, `task_act_dims`; its spaces are the padded ones); any
+        other has its spaces' sizes for every task.
+
+        Raises:
+            CheckpointError: An older checkpoint without spaces in its manifest.
+        """
+        obs, act = self.model_config.get("task_obs_dims"), self.model_config.get("task_act_dims")
+        if obs is not None and act is not None:
+            return {t: (int(o), int(a)) for t, o, a in zip(self.tasks, obs, act, strict=True)}
+        if self.observation_shape is None or self.action_shape is None:
+            raise CheckpointError(
+                f"checkpoint {self.path} has no spaces in {MANIFEST}: add them with "
+                "`rllib upgrade-checkpoint`"
+            )
+        return dict.fromkeys(self.tasks, (self.observation_shape[0], self.action_shape[0]))
 
     @property
     def module_path(self) -> Path:
@@ -243,6 +265,7 @@ RESTORE_STATE_FILES = (
 #: Model config keys that fix the module's tensors (a restored state must have them).
 STRUCTURE_KEYS = (
     "actor_hiddens", "critic_hiddens", "actor_shared_layers", "critic_shared_layers", "critic",
+    "input_layer", "families",
 )  # fmt: skip
 
 

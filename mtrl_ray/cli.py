@@ -409,7 +409,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     info = read_checkpoint(args.checkpoint)  # fail fast, before Ray starts
     tasks = [canonical_task_name(t) for t in args.tasks.split(",")] if args.tasks else None
     if args.head is not None:
-        evaluation.chosen_tasks(info, [args.head])
+        head = evaluation.chosen_tasks(info, [args.head])[0]
+        evaluation.check_transfer_sizes(info, head, tasks or list(info.tasks))
     elif not args.transfer:
         evaluation.chosen_tasks(info, tasks)
     out = args.out or info.path
@@ -419,6 +420,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         video = recording.evaluation_settings(args.episodes, args.video_episodes)
     if args.transfer:
         variants = tasks or list(VARIANTS)
+        evaluation.transfer_pairs(info, variants)  # some head fits some variant
         _init_ray(args.ray_address, cpus_wanted=len(variants) + 1)
         results = evaluation.transfer_matrix(
             info.path, variants, args.episodes, args.seed, video, args.video

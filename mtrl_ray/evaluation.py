@@ -104,6 +104,23 @@ def module_state(info: CheckpointInfo) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in weights.items()}
 
 
+def check_transfer_sizes(info: CheckpointInfo, head: str, variants: list[str]) -> None:
+    """Raises CheckpointError unless every variant has the head's observation/action sizes.
+
+    A head acts on another body only if the sizes agree (a HalfCheetah head on a
+    Walker2d does: both 17/6; on a Hopper, 11/3, it cannot).
+    """
+    from mtrl_ray.envs import task_shape
+
+    own = info.task_sizes[head]
+    for variant in variants:
+        if task_shape(variant) != own:
+            raise CheckpointError(
+                f"head {head} (observation/action sizes {own[0]}/{own[1]}) cannot act on "
+                f"{variant} ({task_shape(variant)[0]}/{task_shape(variant)[1]}): sizes differ"
+            )
+
+
 def check_out_dir(out: Path) -> None:
     """Raises CheckpointError unless results can be written into folder `out`.
 
@@ -205,6 +222,7 @@ def evaluate_checkpoint(
     else:
         head = chosen_tasks(info, [head])[0]
         chosen = [canonical_task_name(t) for t in (tasks or info.tasks)]
+        check_transfer_sizes(info, head, chosen)
         group = make_evaluation_runners(info, episodes, deterministic, seed, head, chosen, video)
     runs = run_episodes(group, info, chosen, episodes, video)
     by_task = {name: rets for name, rets, _ in runs}
@@ -259,6 +277,24 @@ def run_episodes(
     return [run for _, *run in sorted(samples, key=lambda sample: sample[0])]
 
 
+def transfer_pairs(info: CheckpointInfo, variants: list[str]) -> dict[str, list[str]]:
+    """For each head of the checkpoint, the variants of `variants` with its sizes.
+
+    Raises:
+        CheckpointError: No head fits any variant.
+    """
+    from mtrl_ray.envs import task_shape
+
+    sizes = info.task_sizes
+    pairs = {head: [v for v in variants if task_shape(v) == sizes[head]] for head in info.tasks}
+    if not any(pairs.values()):
+        raise CheckpointError(
+            f"no head of {info.path} has the observation/action sizes of any of "
+            f"{', '.join(variants)}: sizes differ"
+        )
+    return pairs
+
+
 def transfer_matrix(
     path: str | Path,
     variants: list[str],
@@ -267,13 +303,18 @@ def transfer_matrix(
     video: VideoSettings | None = None,
     video_dir: Path | None = None,
 ) -> list[TaskResult]:
-    """Every head of the checkpoint on every variant in `variants` (and their videos)."""
+    """Every head of the checkpoint on every variant in `variants` (and their videos).
+
+    A head runs only on the variants of its body's sizes (`transfer_pairs`): across
+    body families the other cells of the matrix stay empty.
+    """
     info = read_checkpoint(path)
     return [
         result
-        for head in info.tasks
+        for head, fitting in transfer_pairs(info, variants).items()
+        if fitting
         for result in evaluate_checkpoint(
-            path, variants, episodes, seed=seed, head=head, video=video, video_dir=video_dir
+            path, fitting, episodes, seed=seed, head=head, video=video, video_dir=video_dir
         )
     ]
 

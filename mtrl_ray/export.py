@@ -54,6 +54,9 @@ class TaskPolicyGraph(nn.Module):
         super().__init__()
         self.module = policy.module
         self.task_id = policy.tasks.index(policy.task(task))
+        # Across body families: the task's own sizes in, the module's padded ones inside.
+        self.obs_pad = policy.observation_dim - policy.sizes(task)[0]
+        self.act_dim, self.own_act_dim = policy.action_dim, policy.sizes(task)[1]
         modes = policy.info.actions_for_env
         self.normalize_actions = bool(modes["normalize_actions"])
         self.clip_actions = bool(modes["clip_actions"])
@@ -65,8 +68,12 @@ class TaskPolicyGraph(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(action, mean, log_std) at raw float32 observations (N, obs_dim)."""
         task_id = torch.full_like(obs[:, 0], self.task_id, dtype=torch.long)
+        if self.obs_pad:
+            obs = nn.functional.pad(obs, (0, self.obs_pad))
         out = compat.forward(self.module, {Columns.OBS: obs, TASK_ID: task_id})
-        mean, log_std = out[Columns.ACTION_DIST_INPUTS].chunk(2, dim=-1)
+        dist = out[Columns.ACTION_DIST_INPUTS]
+        mean = dist[:, : self.own_act_dim]
+        log_std = dist[:, self.act_dim : self.act_dim + self.own_act_dim]
         action = mean
         if self.normalize_actions:  # as `map_actions`, in torch
             action = self.low + (action + 1.0) * (self.high - self.low) / 2.0
@@ -100,7 +107,7 @@ def export_policy(checkpoint: str | Path, fmt: str, out: str | Path) -> list[Pat
     written = []
     for task in policy.tasks:
         graph = TaskPolicyGraph(policy, task).eval()
-        sample = torch.zeros(_TRACE_BATCH, policy.observation_dim)
+        sample = torch.zeros(_TRACE_BATCH, policy.sizes(task)[0])
         path = out / f"{task}{FORMATS[fmt]}"
         with torch.no_grad(), warnings.catch_warnings():
             # Tracing bakes this head's routing (a Python branch on the task id) into
@@ -141,6 +148,11 @@ def _write_description(policy: Policy, fmt: str, out: Path, files: list[Path]) -
         "actions_for_env": info.actions_for_env,
         "action": "the mean action, mapped to the env as in training (actions_for_env)",
     }
+    if info.model_config.get("families"):  # across body families: each task's own sizes
+        sizes = {task: policy.sizes(task) for task in info.tasks}
+        description["input"] = {"obs": ["N", "sizes[task][0]"]}
+        description["outputs"] = {n: ["N", "sizes[task][1]"] for n in description["outputs"]}
+        description["sizes"] = {task: list(size) for task, size in sizes.items()}
     path = out / "export.json"
     path.write_text(json.dumps(description, indent=2))
     return path

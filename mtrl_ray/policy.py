@@ -31,6 +31,7 @@ from mtrl_ray.checkpoints import (
 )
 from mtrl_ray.connectors.lean_gaussian import map_actions
 from mtrl_ray.envs import NAMESPACE, make_env
+from mtrl_ray.modules.masked_gaussian import split_gaussian_inputs
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskActorCritic
 
 
@@ -86,13 +87,17 @@ class Policy:
 
     @property
     def observation_dim(self) -> int:
-        """Length of one observation."""
+        """Length of one observation (across body families: the padded length)."""
         return int(self.info.observation_shape[0])
 
     @property
     def action_dim(self) -> int:
-        """Length of one action."""
+        """Length of one action (across body families: the padded length)."""
         return int(self.info.action_shape[0])
+
+    def sizes(self, task: str) -> tuple[int, int]:
+        """The task's own (observation, action) lengths: what `act` takes and gives."""
+        return self.info.task_sizes[self.task(task)]
 
     def task(self, name: str) -> str:
         """The head name for `name` (plain or "mtrl_ray/"-namespaced).
@@ -124,9 +129,13 @@ class Policy:
         Raises:
             ValueError: an unknown task, or observations of the wrong shape or type.
         """
-        head = self._heads[self.task(task)]
-        batch = self._observations(obs)
-        mean, log_std = np.split(head(batch), 2, axis=-1)
+        task = self.task(task)
+        head, (obs_dim, act_dim) = self._heads[task], self.sizes(task)
+        batch = self._observations(obs, obs_dim)
+        if obs_dim < self.observation_dim:  # a module across body families: padded
+            batch = np.pad(batch, ((0, 0), (0, self.observation_dim - obs_dim)))
+        mean, log_std, _ = split_gaussian_inputs(head(batch), self.action_dim)
+        mean, log_std = mean[:, :act_dim], log_std[:, :act_dim]
         if np.ndim(obs) == 1:
             return mean[0], log_std[0]
         return mean, log_std
@@ -177,7 +186,7 @@ class Policy:
             env = make_env(task)
             space = env.action_space
             env.close()
-            if not isinstance(space, gym.spaces.Box) or space.shape != self.info.action_shape:
+            if not isinstance(space, gym.spaces.Box) or space.shape != (self.sizes(task)[1],):
                 raise CheckpointError(f"{task}'s action space {space} does not fit this policy")
             self._bounds[task] = (space.low.astype(np.float32), space.high.astype(np.float32))
         return self._bounds[task]
@@ -185,18 +194,18 @@ class Policy:
     def _generator(self, seed: int | None) -> np.random.Generator:
         return self._rng if seed is None else np.random.default_rng(seed)
 
-    def _observations(self, obs: np.ndarray) -> np.ndarray:
+    def _observations(self, obs: np.ndarray, obs_dim: int) -> np.ndarray:
         """`obs` as a (N, obs_dim) float64 batch; ValueError if it is not one."""
         try:
             batch = np.asarray(obs, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError("observation is not an array of numbers") from None
-        if batch.ndim not in (1, 2) or batch.shape[-1] != self.observation_dim:
+        if batch.ndim not in (1, 2) or batch.shape[-1] != obs_dim:
             raise ValueError(
                 f"observation of shape {batch.shape}; this policy takes "
-                f"({self.observation_dim},) or (N, {self.observation_dim})"
+                f"({obs_dim},) or (N, {obs_dim})"
             )
-        return batch.reshape(-1, self.observation_dim)
+        return batch.reshape(-1, obs_dim)
 
     def __repr__(self) -> str:
         return f"Policy({self.info.path.name}: {self.info.algorithm}, tasks={list(self.tasks)})"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from mtrl_ray.modules.fine_tuning import PER_TASK_PREFIXES
+from mtrl_ray.modules.fine_tuning import per_task_prefixes
 
 
 def project_conflicting(
@@ -45,10 +45,11 @@ def project_conflicting(
 
 def shared_parameters(module: torch.nn.Module) -> list[torch.Tensor]:
     """The trainable parameters all tasks share (trunks; not heads, log-stds, statistics)."""
+    per_task = per_task_prefixes(module)
     return [
         p
         for name, p in module.named_parameters()
-        if p.requires_grad and not name.startswith(PER_TASK_PREFIXES)
+        if p.requires_grad and not name.startswith(per_task)
     ]
 
 

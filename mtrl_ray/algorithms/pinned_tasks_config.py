@@ -17,6 +17,7 @@ from typing_extensions import Self
 from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.checkpoints import check_restorable, check_same_tasks, read_checkpoint
 from mtrl_ray.connectors import task_id_connector
+from mtrl_ray.envs import task_shapes
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
 from mtrl_ray.runners import PinnedEnvRunner
 from mtrl_ray.tasks import PINNED_ENV, TaskSet
@@ -155,13 +156,36 @@ class PinnedTasksConfig(_ConfigBase):
 
         The user's `model_config` keys (e.g. `{"initial_log_std": -1.0}`) are fields of
         `MultiTaskModelConfig`; the tasks always come from the TaskSet (a `tasks` key,
-        as in a checkpoint's full model config, must name the same tasks).
+        as in a checkpoint's full model config, must name the same tasks), and so do
+        their body families and own sizes (`families`, `task_obs_dims`, `task_act_dims`).
 
         Raises:
             ValueError: A key that is not a field (RLlib's `fcnet_hiddens` and the like
                 would otherwise be ignored without a word), or other `tasks`.
         """
-        return MultiTaskModelConfig.from_user(self._user_model_config(), tasks=self.task_set.names)
+        return MultiTaskModelConfig.from_user(
+            self._user_model_config(), tasks=self.task_set.names, **self._task_shape_keys()
+        )
+
+    #: Whether the algorithm trains task sets that mix body families.
+    MIXED_FAMILIES: bool = True
+
+    def _task_shape_keys(self) -> dict:
+        """The model config's per-task sizes: set when the tasks span several families.
+
+        Raises:
+            ValueError: Mixed families for an algorithm that cannot train them.
+        """
+        shapes = task_shapes(self.task_set.names)
+        if not shapes.mixed:
+            return {"families": None, "task_obs_dims": None, "task_act_dims": None}
+        if not self.MIXED_FAMILIES:
+            raise ValueError(
+                f"{self.algo_class.__name__} cannot train tasks of several body families "
+                f"({', '.join(dict.fromkeys(shapes.families))}): use A2C or PPO"
+            )
+        return {"families": shapes.families, "task_obs_dims": shapes.obs_dims,
+                "task_act_dims": shapes.act_dims}  # fmt: skip
 
     def update_from_dict(self, config_dict: dict) -> Self:
         """RLlib's, plus a `model_config` key (merged into the module's model config).

@@ -34,6 +34,7 @@ from ray.rllib.utils.annotations import override
 
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors.add_task_id import pinned_task_id
+from mtrl_ray.modules.masked_gaussian import split_gaussian_inputs
 
 
 class BatchTaskObservations(ConnectorV2):
@@ -86,15 +87,20 @@ class SampleDiagGaussian(ConnectorV2):
     @override(ConnectorV2)
     def __call__(self, *, rl_module, batch: dict[str, Any], episodes, explore=None, **kwargs):
         dist_inputs = _numpy(batch[Columns.ACTION_DIST_INPUTS])
-        mean, log_std = np.split(dist_inputs, 2, axis=-1)
+        # Across body families the inputs carry a mask of the task's own action dims:
+        # the others get action 0 and no log-probability (as `MaskedDiagGaussian`).
+        mean, log_std, mask = split_gaussian_inputs(dist_inputs, self._low.shape[0])
         if explore:
             noise = self._rng.standard_normal(mean.shape).astype(np.float32)
+            if mask is not None:
+                noise = noise * mask
             actions = mean + np.exp(log_std) * noise
         else:
             noise = np.zeros_like(mean)
             actions = mean
         # log N(a; mean, std) summed over dimensions, as TorchDiagGaussian.logp.
-        logp = (-0.5 * noise**2 - log_std - 0.5 * np.log(2.0 * np.pi)).sum(-1)
+        per_dim = -0.5 * noise**2 - log_std - 0.5 * np.log(2.0 * np.pi)
+        logp = (per_dim if mask is None else np.where(mask, per_dim, 0.0)).sum(-1)
         for_env = map_actions(
             actions,
             self._low,

@@ -8,12 +8,19 @@ network; with one task this is the plain single-task A2C network.
 
 Every forward reads the batch's `task_id` column and routes each sample to its
 task's normalizer statistics, layers and head, batched.
+
+Tasks of several body families (sizes differ) share padded spaces (`mtrl_ray.envs.shapes`):
+the first shared layer is then one per task or per family (`input_layer`), each head
+outputs the padded action size, and the Gaussian is masked to the task's own action
+dims (`MaskedDiagGaussian`). Padded observation dims are always 0, and so are they
+after normalization (their running mean stays 0), so they never contribute.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -28,79 +35,10 @@ from ray.rllib.utils.annotations import override
 from torch import nn
 
 from mtrl_ray.columns import TASK_ID
+from mtrl_ray.modules.masked_gaussian import MaskedDiagGaussian
+from mtrl_ray.modules.model_config import MultiTaskModelConfig
 from mtrl_ray.modules.observation_normalizer import TaskObservationNormalizer
-from mtrl_ray.modules.task_layers import TaskMLP, shared_mlp
-
-
-@dataclass(frozen=True)
-class MultiTaskModelConfig:
-    """Shape of the multi-head actor-critic.
-
-    Attributes:
-        tasks: Task names in head order (the TaskSet); len(tasks) heads.
-        actor_hiddens: Hidden layer sizes of the actor (paper: 2 x 64).
-        critic_hiddens: Hidden layer sizes of the critic (paper: 2 x 64 + output).
-        actor_shared_layers: How many of `actor_hiddens` all tasks share (paper: 2).
-        critic_shared_layers: How many of `critic_hiddens` all tasks share (paper: 1).
-        obs_clip: Normalized observations are clipped to +-obs_clip (paper's code: 5).
-        normalize_observations: Whether to normalize observations per task.
-        initial_log_std: Initial log standard deviation of every Gaussian head.
-        critic: Whether the module has a critic (a distillation student has none).
-    """
-
-    tasks: tuple[str, ...] = ("HalfCheetahSmallFoot-v0",)
-    actor_hiddens: tuple[int, ...] = (64, 64)
-    critic_hiddens: tuple[int, ...] = (64, 64)
-    actor_shared_layers: int = 2
-    critic_shared_layers: int = 1
-    obs_clip: float = 5.0
-    normalize_observations: bool = True
-    initial_log_std: float = 0.0
-    critic: bool = True
-
-    def __post_init__(self) -> None:
-        for name, hiddens, shared in (
-            ("actor", self.actor_hiddens, self.actor_shared_layers),
-            ("critic", self.critic_hiddens, self.critic_shared_layers),
-        ):
-            if not 0 <= shared <= len(hiddens):
-                raise ValueError(
-                    f"{name}_shared_layers={shared} must be in [0, {len(hiddens)}] "
-                    f"for {name}_hiddens={list(hiddens)}"
-                )
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MultiTaskModelConfig:
-        """Builds the config from an RLlib `model_config` dict (unknown keys ignored)."""
-        fields = cls.__dataclass_fields__
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in fields}
-        return cls(**kwargs)
-
-    @classmethod
-    def from_user(cls, user: dict[str, Any], **fixed: Any) -> MultiTaskModelConfig:
-        """Builds the config from a user's `model_config` plus the experiment's `fixed` keys.
-
-        A user key may repeat a fixed one with the same value (a checkpoint's full
-        model config does, e.g. its `tasks`).
-
-        Raises:
-            ValueError: A user key that is not a field, or that contradicts a fixed key.
-        """
-        fields = set(cls.__dataclass_fields__)
-        unknown = sorted(set(user) - fields)
-        if unknown:
-            raise ValueError(
-                f"unknown model_config key(s) {', '.join(unknown)}; the multi-task module "
-                f"takes {', '.join(sorted(fields - set(fixed)))}"
-            )
-        for key in set(user) & set(fixed):
-            value = tuple(user[key]) if isinstance(user[key], list) else user[key]
-            if value != fixed[key]:
-                raise ValueError(
-                    f"model_config {key}={user[key]!r} contradicts this experiment's "
-                    f"{key}={fixed[key]!r}"
-                )
-        return cls.from_dict({**user, **fixed})
+from mtrl_ray.modules.task_layers import TaskLinear, TaskMLP, shared_mlp
 
 
 class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
@@ -115,24 +53,61 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         act_dim = int(self.action_space.shape[0])
 
         self.obs_normalizer = TaskObservationNormalizer(num_tasks, obs_dim, clip=cfg.obs_clip)
+        if cfg.mixed:
+            self._register_task_shapes(obs_dim, act_dim)
 
-        shared, own = (
-            cfg.actor_hiddens[: cfg.actor_shared_layers],
-            cfg.actor_hiddens[cfg.actor_shared_layers :],
+        self.actor_encoder, self.actor_trunk, trunk_out = self._trunk(
+            obs_dim, cfg.actor_hiddens, cfg.actor_shared_layers
         )
-        self.actor_trunk = shared_mlp(obs_dim, shared)
-        trunk_out = shared[-1] if shared else obs_dim
+        own = cfg.actor_hiddens[cfg.actor_shared_layers :]
         # Small output gain: initial means near 0, as CleanRL/SB3 do for the policy.
         self.actor_heads = TaskMLP(num_tasks, trunk_out, own, act_dim, out_gain=0.01)
         self.log_std = nn.Parameter(torch.full((num_tasks, act_dim), cfg.initial_log_std))
 
         # Runners only act; the critic lives on the learner.
         if cfg.critic and not self.inference_only:
-            shared = cfg.critic_hiddens[: cfg.critic_shared_layers]
+            self.critic_encoder, self.critic_trunk, trunk_out = self._trunk(
+                obs_dim, cfg.critic_hiddens, cfg.critic_shared_layers
+            )
             own = cfg.critic_hiddens[cfg.critic_shared_layers :]
-            self.critic_trunk = shared_mlp(obs_dim, shared)
-            trunk_out = shared[-1] if shared else obs_dim
             self.critic_heads = TaskMLP(num_tasks, trunk_out, own, 1, out_gain=1.0)
+
+    def _register_task_shapes(self, obs_dim: int, act_dim: int) -> None:
+        """Buffers of a cross-family module (derived from the config, never saved)."""
+        cfg = self.cfg
+        if max(cfg.task_obs_dims) != obs_dim or max(cfg.task_act_dims) != act_dim:
+            raise ValueError(
+                f"spaces {obs_dim}/{act_dim} are not the padded task sizes "
+                f"{max(cfg.task_obs_dims)}/{max(cfg.task_act_dims)}"
+            )
+        mask = torch.arange(act_dim) < torch.tensor(cfg.task_act_dims).unsqueeze(1)
+        self.register_buffer("action_mask", mask.float(), persistent=False)
+        rows = cfg.encoder_rows or (0,) * len(cfg.tasks)
+        self.register_buffer("encoder_rows", torch.tensor(rows), persistent=False)
+
+    def _trunk(
+        self, obs_dim: int, hiddens: tuple[int, ...], shared_layers: int
+    ) -> tuple[TaskLinear | None, nn.Sequential, int]:
+        """(input layer per task or family, or None; the shared layers; output size).
+
+        Across body families (`input_layer` "task" or "family") the first shared
+        layer reads observations through one set of weights per task or family:
+        families' observation dims mean different things. Padded observation dims
+        are 0, so their weights neither contribute nor receive gradient.
+        """
+        shared = hiddens[:shared_layers]
+        rows = self.cfg.encoder_rows
+        if rows is None or not shared:
+            return None, shared_mlp(obs_dim, shared), (shared[-1] if shared else obs_dim)
+        encoder = TaskLinear(max(rows) + 1, obs_dim, shared[0], math.sqrt(2))
+        return encoder, shared_mlp(shared[0], shared[1:]), shared[-1]
+
+    def _features(
+        self, encoder: TaskLinear | None, trunk: nn.Module, obs: torch.Tensor, task_id: torch.Tensor
+    ) -> torch.Tensor:
+        if encoder is not None:
+            obs = torch.tanh(encoder(obs, self.encoder_rows[task_id]))
+        return trunk(obs)
 
     # -- routing helpers ------------------------------------------------------------
 
@@ -154,12 +129,19 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     def policy_parameters(self, obs: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
         """Returns (B, 2 * act_dim): Gaussian mean and log-std of each sample's head.
 
+        Across body families, (B, 3 * act_dim): mean and log-std, 0 on the dims the
+        row's task lacks, and the 0/1 mask of its own dims (see `MaskedDiagGaussian`).
+
         Args:
             obs: Normalized observations.
             task_id: (B,) head index per sample.
         """
-        mean = self.actor_heads(self.actor_trunk(obs), task_id)
-        return torch.cat([mean, self.log_std[task_id]], dim=-1)
+        features = self._features(self.actor_encoder, self.actor_trunk, obs, task_id)
+        mean, log_std = self.actor_heads(features, task_id), self.log_std[task_id]
+        if not self.cfg.mixed:
+            return torch.cat([mean, log_std], dim=-1)
+        mask = self.action_mask[task_id]
+        return torch.cat([mean * mask, log_std * mask, mask], dim=-1)
 
     def numpy_policy(self, task_id: int) -> Callable[[np.ndarray], np.ndarray]:
         """`policy_parameters` of normalized observations for one task, in numpy.
@@ -176,7 +158,8 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             task_id: The head to act with.
 
         Returns:
-            obs (B, obs_dim) -> (B, 2 * act_dim) Gaussian mean and log-std, float32.
+            obs (B, obs_dim) -> (B, 2 * act_dim) Gaussian mean and log-std, float32
+            (across body families (B, 3 * act_dim), as `policy_parameters`).
         """
         cfg, t = self.cfg, task_id
 
@@ -187,6 +170,11 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         mean, var = view(norm.mean)[t], view(norm.var)[t]
         linears = [m for m in self.actor_trunk if isinstance(m, nn.Linear)]
         trunk = [(view(m.weight).T, view(m.bias)) for m in linears]  # nn.Linear: x W^T + b
+        if self.actor_encoder is not None:  # TaskLinear: x W + b
+            row = int(self.encoder_rows[t])
+            trunk = [(view(self.actor_encoder.weight)[row], view(self.actor_encoder.bias)[row])]
+            trunk += [(view(m.weight).T, view(m.bias)) for m in linears]
+        mask = view(self.action_mask)[t] if cfg.mixed else None
         heads = self.actor_heads
         own = [(view(m.weight)[t], view(m.bias)[t]) for m in heads.hidden]  # TaskLinear: x W + b
         out_w, out_b = view(heads.out.weight)[t], view(heads.out.bias)[t]
@@ -200,7 +188,10 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             for w, b in trunk + own:
                 x = np.tanh(x @ w + b)
             mu = x @ out_w + out_b
-            return np.concatenate([mu, np.broadcast_to(log_std, mu.shape)], axis=-1)
+            if mask is None:
+                return np.concatenate([mu, np.broadcast_to(log_std, mu.shape)], axis=-1)
+            parts = [mu * mask, log_std * mask, mask]
+            return np.concatenate([np.broadcast_to(p, mu.shape) for p in parts], axis=-1)
 
         return policy
 
@@ -230,23 +221,24 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         return self._values(self._normalized_obs(batch, task_id), task_id)
 
     def _values(self, obs: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
-        return self.critic_heads(self.critic_trunk(obs), task_id).squeeze(-1)
+        features = self._features(self.critic_encoder, self.critic_trunk, obs, task_id)
+        return self.critic_heads(features, task_id).squeeze(-1)
 
     @override(TorchRLModule)
     def get_inference_action_dist_cls(self) -> type[TorchDiagGaussian]:
-        return TorchDiagGaussian
+        return MaskedDiagGaussian if self.cfg.mixed else TorchDiagGaussian
 
     @override(TorchRLModule)
     def get_exploration_action_dist_cls(self) -> type[TorchDiagGaussian]:
-        return TorchDiagGaussian
+        return MaskedDiagGaussian if self.cfg.mixed else TorchDiagGaussian
 
     @override(TorchRLModule)
     def get_train_action_dist_cls(self) -> type[TorchDiagGaussian]:
-        return TorchDiagGaussian
+        return MaskedDiagGaussian if self.cfg.mixed else TorchDiagGaussian
 
     @override(InferenceOnlyAPI)
     def get_non_inference_attributes(self) -> list[str]:
-        return ["critic_trunk", "critic_heads"]
+        return ["critic_encoder", "critic_trunk", "critic_heads"]
 
 
 def module_spec(config: MultiTaskModelConfig) -> RLModuleSpec:

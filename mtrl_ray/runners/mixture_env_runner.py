@@ -52,5 +52,6 @@ class MixtureEnvRunner(PinnedEnvRunner):
     def _teacher(self) -> TeacherPolicy:
         if getattr(self, "_teacher_policy", None) is None:
             pool = ray.get_actor(self.config.teacher_pool_name)
-            self._teacher_policy = TeacherPolicy(ray.get(pool.teacher.remote(self.task_id)))
+            teacher = TeacherPolicy(ray.get(pool.teacher.remote(self.task_id)))
+            self._teacher_policy = teacher.act_for(self.module)
         return self._teacher_policy

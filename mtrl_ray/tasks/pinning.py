@@ -8,7 +8,7 @@ import gymnasium as gym
 from ray.rllib.env.env_context import EnvContext
 from ray.tune.registry import register_env
 
-from mtrl_ray.envs import make_env
+from mtrl_ray.envs import PadSpaces, make_env, task_shapes
 from mtrl_ray.recording import FrameRecorder, record_env_kwargs
 from mtrl_ray.tasks.task_set import TaskSet, canonical_task_name
 
@@ -39,6 +39,7 @@ def make_pinned_env(env_ctx: EnvContext | dict[str, Any]) -> gym.Env:
     `variants` (env ids) pin runner i to variant i - 1 acting with that head; `heads`
     (one task name per variant) instead gives each variant its own. With `record`
     (`VideoSettings.env_config()`), the env renders and records frames (`FrameRecorder`).
+    If the tasks mix body families, the env is padded to their common spaces (`PadSpaces`).
     """
     task_set = TaskSet.of(env_ctx["tasks"])
     worker_index = getattr(env_ctx, "worker_index", 0)
@@ -57,6 +58,9 @@ def make_pinned_env(env_ctx: EnvContext | dict[str, Any]) -> gym.Env:
     env = make_env(name, **env_kwargs)
     if record:
         env = FrameRecorder(env, every=record["every"], max_frames=record["max_frames"])
+    shapes = task_shapes(task_set.names)
+    if shapes.mixed:  # the module's common spaces (see `mtrl_ray.envs.shapes`)
+        env = PadSpaces(env, shapes.obs_dim, shapes.act_dim)
     return TaskIdWrapper(env, task_id, name)
 
 

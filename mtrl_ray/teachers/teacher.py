@@ -134,19 +134,45 @@ class TeacherPolicy(nn.Module):
         self.policy.load_state_dict(state, strict=True)
         self.requires_grad_(False)
         self.eval()
+        sizes = config.task_sizes(self.observation_space, self.action_space)
+        #: The task's own observation and action sizes (a teacher across body
+        #: families acts in padded spaces; it takes and gives its task's own dims).
+        self.obs_dim, self.act_dim = list(sizes.values())[teacher.head]
+        self._student: tuple[int, bool] | None = None
 
     @torch.no_grad()
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean, log_std), each (B, act_dim), of the teacher's Gaussian at raw `obs`."""
+        """(mean, log_std), each (B, own act_dim), of the teacher's Gaussian at raw `obs`.
+
+        `obs` holds the task's own observation in its first columns (any padding after).
+        """
+        own = obs[:, : self.obs_dim]
+        padded = self.observation_space.shape[0]
+        if padded > self.obs_dim:
+            own = nn.functional.pad(own, (0, padded - self.obs_dim))
         head = torch.full((obs.shape[0],), self.head, dtype=torch.long)
-        params = self.policy.forward_inference({Columns.OBS: obs, TASK_ID: head})
-        mean, log_std = params[Columns.ACTION_DIST_INPUTS].chunk(2, dim=-1)
-        return mean, log_std
+        params = self.policy.forward_inference({Columns.OBS: own, TASK_ID: head})
+        dist, width = params[Columns.ACTION_DIST_INPUTS], self.action_space.shape[0]
+        return dist[:, : self.act_dim], dist[:, width : width + self.act_dim]
+
+    def act_for(self, student: nn.Module) -> TeacherPolicy:
+        """Makes `forward_exploration` answer in the student module's layout (its padded
+        action size and, across body families, the mask of the task's dims)."""
+        masked = bool(getattr(getattr(student, "cfg", None), "mixed", False))
+        self._student = (int(student.action_space.shape[0]), masked)
+        return self
 
     def forward_exploration(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         """What an EnvRunner calls to act: the teacher's Gaussian, the student's task id."""
         mean, log_std = self(batch[Columns.OBS])
-        return {Columns.ACTION_DIST_INPUTS: torch.cat([mean, log_std], -1), TASK_ID: batch[TASK_ID]}
+        parts = [mean, log_std]
+        if self._student is not None:
+            width, masked = self._student
+            pad = width - self.act_dim
+            parts = [nn.functional.pad(p, (0, pad)) for p in parts]
+            if masked:
+                parts.append(nn.functional.pad(torch.ones_like(mean), (0, pad)))
+        return {Columns.ACTION_DIST_INPUTS: torch.cat(parts, -1), TASK_ID: batch[TASK_ID]}
 
     forward_inference = forward_exploration
 

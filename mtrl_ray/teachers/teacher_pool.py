@@ -44,21 +44,23 @@ class TeacherPool:
 
         Args:
             task_ids: (B,) student task ids (= index of the task's teacher).
-            obs: (B, obs_dim) raw observations.
+            obs: (B, obs_dim) raw observations (each row's task's own dims first).
 
         Returns:
-            (mean, log_std), each (B, act_dim) float32.
+            (mean, log_std), each (B, act_dim) float32: act_dim the largest of the
+            teachers' action sizes, a row's dims past its task's own being 0.
         """
         start = time.perf_counter()
         task_ids = np.asarray(task_ids).reshape(-1)
         obs_t = torch.tensor(obs, dtype=torch.float32)  # a copy: `obs` is read-only
-        act_dim = self.teachers[0].action_shape[0]
-        mean = np.empty((len(task_ids), act_dim), np.float32)
-        log_std = np.empty_like(mean)
+        act_dim = max(policy.act_dim for policy in self.policies)
+        mean = np.zeros((len(task_ids), act_dim), np.float32)
+        log_std = np.zeros_like(mean)
         for task_id in np.unique(task_ids):  # one batched forward per teacher
             rows = task_ids == task_id
-            m, s = self.policies[int(task_id)](obs_t[rows])
-            mean[rows], log_std[rows] = m.numpy(), s.numpy()
+            policy = self.policies[int(task_id)]
+            m, s = policy(obs_t[rows])
+            mean[rows, : policy.act_dim], log_std[rows, : policy.act_dim] = m.numpy(), s.numpy()
         seconds = time.perf_counter() - start
         latency, rows_answered = monitoring.teacher_pool_metrics()
         latency.observe(seconds, tags=self.metrics_tags)

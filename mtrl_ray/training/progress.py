@@ -32,8 +32,10 @@ class ProgressPrinter:
                 self.returns[name] = float(value)
             self.returns.setdefault(name, float("nan"))
         steps = int(result.get(NUM_ENV_STEPS_SAMPLED_LIFETIME) or 0)
+        # HalfCheetah's variants by their part alone, unless other bodies train too.
+        cheetahs = all(name.startswith("HalfCheetah") for name in self.returns)
         shown = " ".join(
-            f"{name.removeprefix('HalfCheetah').removesuffix('-v0')}="
+            f"{(name.removeprefix('HalfCheetah') if cheetahs else name).removesuffix('-v0')}="
             + ("-" if value != value else f"{value:.1f}")
             for name, value in sorted(self.returns.items())
         )

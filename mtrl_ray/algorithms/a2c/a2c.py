@@ -38,6 +38,7 @@ from ray.rllib.utils.metrics import (
 from typing_extensions import Self
 
 from mtrl_ray import _rllib_compat as compat
+from mtrl_ray.algorithms.a2c.fine_tune_checks import check_fine_tune_families
 from mtrl_ray.algorithms.complete_checkpoints import CompleteCheckpoints
 from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 from mtrl_ray.checkpoints import WEIGHTS, CheckpointError, read_checkpoint
@@ -297,6 +298,7 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
                 f"fine-tune checkpoint {info.path} has no head {source} (its tasks: "
                 f"{', '.join(info.tasks)})"
             )
+        check_fine_tune_families(self, info)
 
     @override(AlgorithmConfig)
     def build_env_to_module_connector(self, env=None, spaces=None, device=None):

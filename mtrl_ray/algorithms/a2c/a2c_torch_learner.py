@@ -30,10 +30,12 @@ from mtrl_ray.checkpoints import read_checkpoint, read_weights
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors import NStepReturns
 from mtrl_ray.modules.fine_tuning import (
+    encoder_sources,
     head_sources,
     load_fine_tune_start,
     trainable_parameter_names,
 )
+from mtrl_ray.modules.model_config import MultiTaskModelConfig
 
 POLICY_LOSS = "pg_loss"
 VF_LOSS = "vf_loss"
@@ -81,10 +83,20 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
         """
         info = read_checkpoint(self.config.fine_tune_from)
         source = read_weights(info, what="fine-tune weights")
+        theirs = info.task_sizes
+        source_rows = MultiTaskModelConfig.from_dict(info.model_config).encoder_rows
         for module_id in self.module.keys():
             module = self.module[module_id].unwrapped()
-            sources = head_sources(info.tasks, module.cfg.tasks, self.config.fine_tune_source)
-            load_fine_tune_start(module, source, sources)
+            ours = module.cfg.task_sizes(module.observation_space, module.action_space)
+            sources = head_sources(
+                info.tasks,
+                module.cfg.tasks,
+                self.config.fine_tune_source,
+                fits=lambda task, head, ours=ours: ours[task] == theirs[head],
+            )
+            rows = module.cfg.encoder_rows
+            encoders = None if rows is None else encoder_sources(source_rows, rows, sources)
+            load_fine_tune_start(module, source, sources, encoders)
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id: ModuleID, config=None) -> None:

@@ -13,7 +13,7 @@ from torch import nn
 
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskActorCritic
 from mtrl_ray.modules.observation_normalizer import TaskObservationNormalizer
-from mtrl_ray.modules.task_layers import TaskMLP
+from mtrl_ray.modules.task_layers import TaskLinear, TaskMLP
 
 
 class GaussianPolicy(nn.Module):
@@ -30,20 +30,32 @@ class GaussianPolicy(nn.Module):
         heads: TaskMLP,
         log_std: nn.Parameter,
         normalize: bool,
+        encoder: TaskLinear | None = None,
+        encoder_rows: torch.Tensor | None = None,
+        action_mask: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.obs_normalizer = obs_normalizer
+        self.encoder = encoder
         self.trunk = trunk
         self.heads = heads
         self.log_std = log_std
         self.normalize = normalize
+        # Constants of a cross-family module (not saved, never trained).
+        self.encoder_rows = encoder_rows
+        self.action_mask = action_mask
 
     def forward(self, obs: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
-        """(B, 2 * act_dim): mean and log-std of each sample's task head."""
+        """Mean and log-std of each sample's task head, as `policy_parameters` gives them."""
         if self.normalize:
             obs = self.obs_normalizer(obs, task_id)
-        mean = self.heads(self.trunk(obs), task_id)
-        return torch.cat([mean, self.log_std[task_id]], dim=-1)
+        if self.encoder is not None:
+            obs = torch.tanh(self.encoder(obs, self.encoder_rows[task_id]))
+        mean, log_std = self.heads(self.trunk(obs), task_id), self.log_std[task_id]
+        if self.action_mask is None:
+            return torch.cat([mean, log_std], dim=-1)
+        mask = self.action_mask[task_id]
+        return torch.cat([mean * mask, log_std * mask, mask], dim=-1)
 
 
 class MultiTaskAPPOModule(MultiTaskActorCritic, TargetNetworkAPI):
@@ -64,6 +76,9 @@ class MultiTaskAPPOModule(MultiTaskActorCritic, TargetNetworkAPI):
             self.actor_heads,
             self.log_std,
             self.cfg.normalize_observations,
+            self.actor_encoder,
+            getattr(self, "encoder_rows", None),
+            getattr(self, "action_mask", None),
         )
 
     @override(TargetNetworkAPI)

@@ -19,7 +19,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import ray
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.connectors.learner import LearnerConnectorPipeline
@@ -30,12 +29,14 @@ from typing_extensions import Self
 from mtrl_ray.algorithms.a2c.a2c import A2C, A2CConfig
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.teacher_targets import TeacherTargets
+from mtrl_ray.envs import task_shape
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskModelConfig
 from mtrl_ray.runners.mixture_env_runner import MixtureEnvRunner
 from mtrl_ray.teachers import (
     POOL_NAME_PREFIX,
     Teacher,
     TeacherError,
+    TeacherPolicy,
     find_teacher_checkpoint,
     load_teacher,
     start_teacher_pool,
@@ -159,7 +160,10 @@ class DistillConfig(A2CConfig):
     def model_shape(self) -> MultiTaskModelConfig:
         # The paper's student is an actor only.
         return MultiTaskModelConfig.from_user(
-            self._user_model_config(), tasks=self.task_set.names, critic=False
+            self._user_model_config(),
+            tasks=self.task_set.names,
+            critic=False,
+            **self._task_shape_keys(),
         )
 
     @override(AlgorithmConfig)
@@ -170,16 +174,13 @@ class DistillConfig(A2CConfig):
 
 
 def _check_spaces(teacher: Teacher) -> None:
-    env = gym.make(teacher.task)
-    try:
-        obs_shape, act_shape = env.observation_space.shape, env.action_space.shape
-    finally:
-        env.close()
-    if (tuple(teacher.observation_shape), tuple(teacher.action_shape)) != (obs_shape, act_shape):
+    """The teacher's head acts on its task's own observation/action sizes."""
+    policy = TeacherPolicy(teacher)
+    theirs, task = ((policy.obs_dim,), (policy.act_dim,)), task_shape(teacher.task)
+    if theirs != ((task[0],), (task[1],)):
         raise TeacherError(
             f"teacher {teacher.path} for {teacher.task} has observation/action shapes "
-            f"{teacher.observation_shape}/{teacher.action_shape}, the task has {obs_shape}/"
-            f"{act_shape}"
+            f"{theirs[0]}/{theirs[1]}, the task has {(task[0],)}/{(task[1],)}"
         )
 
 

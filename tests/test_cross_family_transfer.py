@@ -1,0 +1,109 @@
+"""Transfer and new heads of a cross-family A2C checkpoint (real local Ray and MuJoCo).
+
+A one-iteration HalfCheetah + Walker2d + Hopper run is saved as an mtrl-ray
+checkpoint; `rllib evaluate --transfer` then runs each head on the held-out variants
+of its sizes only, and a new head for a held-out Hopper variant trains alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mtrl_ray.algorithms.a2c import A2CConfig
+from mtrl_ray.algorithms.complete_checkpoints import learner_weights
+from mtrl_ray.checkpoints import read_checkpoint
+from mtrl_ray.cli import main
+
+TASKS = ("HalfCheetahSmallFoot-v0", "Walker2dBigTorso-v0", "HopperSmallFoot-v0")
+
+
+def _config() -> A2CConfig:
+    return (
+        A2CConfig()
+        .env_runners(num_envs_per_env_runner=2, num_cpus_per_env_runner=0.25)
+        .training(updates_per_iteration=5)
+        .debugging(seed=1)
+    )
+
+
+@pytest.fixture(scope="module")
+def checkpoint(ray_module, tmp_path_factory) -> Path:
+    """One small iteration on three families, saved (manifest and weights file)."""
+    algo = _config().multi_task(TASKS).build_algo()
+    try:
+        algo.train()
+        path = tmp_path_factory.mktemp("xfam") / "checkpoint"
+        algo.save_to_path(str(path))
+    finally:
+        algo.stop()
+    read_checkpoint(path)  # an mtrl-ray checkpoint
+    return path
+
+
+@pytest.mark.slow
+def test_transfer_where_sizes_allow(checkpoint, tmp_path):
+    """--transfer runs each head on the variants of its sizes, the other cells stay empty."""
+    out = tmp_path / "transfer"
+    variants = "HopperBigFoot-v0,Walker2dSmallLeg-v0"
+    argv = ["evaluate", str(checkpoint), "--transfer", "--tasks", variants, "--episodes", "1",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((out / "transfer.json").read_text())["results"]
+    assert {(r["head"], r["task"]) for r in results} == {
+        ("HalfCheetahSmallFoot-v0", "Walker2dSmallLeg-v0"),  # 17/6 both: sizes allow
+        ("Walker2dBigTorso-v0", "Walker2dSmallLeg-v0"),
+        ("HopperSmallFoot-v0", "HopperBigFoot-v0"),
+    }
+    assert all(r["episodes"] == 1 for r in results)
+
+
+@pytest.mark.slow
+def test_new_head_of_a_held_out_variant_trains_alone(checkpoint):
+    """A new Hopper head trains; the other heads' rows and the trunks stay bit-identical."""
+    source = torch.load(read_checkpoint(checkpoint).weights_path, weights_only=True)
+    algo = _config().new_head(checkpoint, "HopperBigFoot-v0").build_algo()
+    try:
+        start = {k: torch.as_tensor(v) for k, v in learner_weights(algo).items()}
+        algo.train()
+        after = {k: torch.as_tensor(v) for k, v in learner_weights(algo).items()}
+    finally:
+        algo.stop()
+    for name, value in source.items():
+        value = value.to(after[name].dtype)
+        if name.startswith(("actor_trunk", "critic_trunk")):
+            assert torch.equal(after[name], value), name
+        else:  # per task (the input layers too, with input_layer="task")
+            assert torch.equal(after[name][:3], value[:3]), f"old heads' {name} changed"
+    for name in ("actor_encoder.weight", "actor_heads.out.weight", "log_std"):
+        assert not torch.equal(after[name][3], start[name][3]), f"new {name} did not train"
+    assert float(after["obs_normalizer.count"][3]) > 0
+
+
+@pytest.mark.slow
+def test_policy_and_export_take_each_task_own_sizes(checkpoint, tmp_path):
+    """`Policy` and a TorchScript export act on a Hopper's 11 dims with 3 actions, alike."""
+    import numpy as np
+
+    from mtrl_ray import Policy
+    from mtrl_ray.envs import make_env
+    from mtrl_ray.export import export_policy
+
+    policy = Policy.load(checkpoint)
+    env = make_env("HopperSmallFoot-v0")
+    obs, _ = env.reset(seed=0)
+    env.close()
+    assert policy.sizes("HopperSmallFoot-v0") == (11, 3)
+    action = policy.act(obs, "HopperSmallFoot-v0")
+    assert action.shape == (3,)
+    with pytest.raises(ValueError, match="this policy takes"):
+        policy.act(np.zeros(17), "HopperSmallFoot-v0")
+    export_policy(checkpoint, "torchscript", tmp_path)
+    graph = torch.jit.load(str(tmp_path / "HopperSmallFoot-v0.pt"))
+    exported, mean, _ = graph(torch.as_tensor(obs[None], dtype=torch.float32))
+    np.testing.assert_allclose(mean.numpy()[0], policy.gaussian(obs, "HopperSmallFoot-v0")[0],
+                               atol=1e-5)  # fmt: skip
+    assert exported.shape == (1, 3)
