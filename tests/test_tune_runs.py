@@ -145,8 +145,9 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
     """The driver (and the Ray it started) dies mid-run; `--resume` completes the run."""
     argv = [sys.executable, "-m", "mtrl_ray.cli", "train", "file", str(POINT_MASS)]
     argv += ["--storage-path", str(tmp_path), "--checkpoint-every", "1", "--name", "cut"]
-    # Short iterations (10 updates, 800 steps), many of them: the kill comes before the end.
-    first = ["--stop-timesteps", str(60 * SHORT_STEPS)]
+    # Short iterations (10 updates, 800 steps), a checkpoint after each: the kill comes
+    # after the third, well before the 15th.
+    first = ["--stop-timesteps", str(15 * SHORT_STEPS)]
     first += ["--config", json.dumps({"updates_per_iteration": 10})]
     # Tune saves its experiment state every second (default: every 10 s or more).
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
@@ -173,9 +174,9 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     results = rows(trial)
     iterations = [r["training_iteration"] for r in results]
-    assert iterations == list(range(1, 61))
-    assert results[-1]["num_env_steps_sampled_lifetime"] == 60 * SHORT_STEPS
-    assert "iter   60  steps     48000" in resumed.stdout
+    assert iterations == list(range(1, 16))
+    assert results[-1]["num_env_steps_sampled_lifetime"] == 15 * SHORT_STEPS
+    assert "iter   15  steps     12000" in resumed.stdout
 
 
 @pytest.mark.parametrize(
