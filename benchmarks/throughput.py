@@ -69,7 +69,6 @@ def sb3_a2c(seconds: float, normalize_observations: bool = True) -> float:
     """
     from stable_baselines3 import A2C
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import VecNormalize
 
     torch.set_num_threads(1)
@@ -93,24 +92,12 @@ def sb3_a2c(seconds: float, normalize_observations: bool = True) -> float:
         device="cpu",
         seed=0,
     )
-    # Without a logger of our own, every learn() call leaves an SB3-<date> folder in /tmp.
-    log_dir = tempfile.TemporaryDirectory()
-    model.set_logger(configure(log_dir.name, format_strings=[]))
-    model.learn(total_timesteps=NUM_ENVS * T_MAX * 20)  # warm-up
-    chunk = NUM_ENVS * T_MAX * 200
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        model.learn(total_timesteps=chunk, reset_num_timesteps=False)
-        steps += chunk
-    rate = steps / (time.perf_counter() - start)
-    log_dir.cleanup()
-    return rate
+    return _sb3_rate(model, NUM_ENVS * T_MAX * 20, NUM_ENVS * T_MAX * 200, seconds)
 
 
 def sb3_ppo(seconds: float) -> float:
     """Env steps/s of stable-baselines3's PPO on the six variants x 4 envs, (e)'s work."""
     from stable_baselines3 import PPO
-    from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     torch.set_num_threads(1)
@@ -131,14 +118,22 @@ def sb3_ppo(seconds: float) -> float:
         device="cpu",
         seed=0,
     )
+    per_update = 512 * len(fns)
+    return _sb3_rate(model, per_update, per_update, seconds)
+
+
+def _sb3_rate(model, warm_up: int, chunk: int, seconds: float) -> float:
+    """Env steps/s of an SB3 model's `learn`, in chunks of `chunk` steps, after a warm-up."""
+    from stable_baselines3.common.logger import configure
+
+    # Without a logger of our own, every learn() call leaves an SB3-<date> folder in /tmp.
     log_dir = tempfile.TemporaryDirectory()
     model.set_logger(configure(log_dir.name, format_strings=[]))
-    per_update = 512 * len(fns)
-    model.learn(total_timesteps=per_update)  # warm-up: one update
+    model.learn(total_timesteps=warm_up)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        model.learn(total_timesteps=per_update, reset_num_timesteps=False)
-        steps += per_update
+        model.learn(total_timesteps=chunk, reset_num_timesteps=False)
+        steps += chunk
     rate = steps / (time.perf_counter() - start)
     log_dir.cleanup()
     return rate
