@@ -214,6 +214,31 @@ _EXPERIMENT_FLAGS = (
 )  # fmt: skip
 
 
+#: In an experiment's folder: the flags that shaped it, for `--resume`.
+EXPERIMENT_FLAGS_FILE = "rllib_train_flags.json"
+
+
+def _save_experiment_flags(args: argparse.Namespace, experiment: Path) -> None:
+    """Records the experiment-shaping flags, so that `--resume` rebuilds the same
+    search space (Tune needs it again to start trials not begun before the cut)."""
+    from mtrl_ray.checkpoints import write_text_whole
+
+    flags = {f: getattr(args, f) for f in _EXPERIMENT_FLAGS if getattr(args, f) is not None}
+    experiment.mkdir(parents=True, exist_ok=True)
+    write_text_whole(experiment / EXPERIMENT_FLAGS_FILE, json.dumps(flags, default=str))
+
+
+def _restore_experiment_flags(args: argparse.Namespace, example_name: str) -> None:
+    """Sets the flags the experiment was started with (none recorded: none set)."""
+    if "://" in str(args.storage_path):
+        return  # flags are recorded in local experiment folders only
+    experiment = Path(args.storage_path).expanduser().resolve() / (args.name or example_name)
+    saved = experiment / EXPERIMENT_FLAGS_FILE
+    if saved.is_file():
+        for flag, value in json.loads(saved.read_text()).items():
+            setattr(args, flag, Path(value) if flag == "restore" else value)
+
+
 def _apply_overrides(example, args: argparse.Namespace) -> dict:
     """Applies the command line to the example; returns --config's grid_search values."""
     from mtrl_ray.training.search_space import apply_overrides
@@ -344,6 +369,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             if given:
                 raise ValueError(f"--resume continues the experiment as it was started; "
                                  f"drop --{given[0].replace('_', '-')}")  # fmt: skip
+            _restore_experiment_flags(args, example.name)
         grids = _apply_overrides(example, args)
         config = example.config
         config.provenance = provenance.collect(["rllib", *args.argv])
@@ -369,6 +395,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise TunedExampleError(f"{args.path}: {str(e).strip().splitlines()[0]}") from None
     runners = config.num_env_runners + (config.evaluation_num_env_runners or 0)
     actors = runners * config.num_cpus_per_env_runner + getattr(config, "teacher_pool_num_cpus", 0)
+    if not args.resume and not settings.is_uri:
+        _save_experiment_flags(args, settings.experiment_dir)
     _init_ray(args.ray_address, cpus_wanted=actors + 1)
     grid = run(experiment, resume=args.resume)
     return _check_pass(grid, criteria) if args.as_test else 0

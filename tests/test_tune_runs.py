@@ -142,13 +142,14 @@ def test_a_killed_trial_recovers_from_its_checkpoint(ray_local, tmp_path):
 
 @pytest.mark.slow
 def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
-    """The driver (and the Ray it started) dies mid-run; `--resume` completes the run."""
+    """The driver (and the Ray it started) dies mid-run; `--resume` completes the run:
+    the trial cut off continues from its checkpoint, the seed not yet started starts."""
     argv = [sys.executable, "-m", "mtrl_ray.cli", "train", "file", str(POINT_MASS)]
     argv += ["--storage-path", str(tmp_path), "--checkpoint-every", "1", "--name", "cut"]
     # Short iterations (10 updates, 800 steps), a checkpoint after each: the kill comes
-    # after the third, well before the 15th.
-    first = ["--stop-timesteps", str(15 * SHORT_STEPS)]
-    first += ["--config", json.dumps({"updates_per_iteration": 10})]
+    # after the third, well before the 15th; seed 1 waits for seed 0.
+    first = ["--stop-timesteps", str(15 * SHORT_STEPS), "--seeds", "0,1"]
+    first += ["--max-concurrent", "1", "--config", json.dumps({"updates_per_iteration": 10})]
     # Tune saves its experiment state every second (default: every 10 s or more).
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
     env.pop("RAY_ADDRESS", None)
@@ -172,11 +173,12 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
         [*argv, "--resume"], env=env, capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
-    results = rows(trial)
-    iterations = [r["training_iteration"] for r in results]
-    assert iterations == list(range(1, 16))
-    assert results[-1]["num_env_steps_sampled_lifetime"] == 15 * SHORT_STEPS
-    assert "iter   15  steps     12000" in resumed.stdout
+    for seed in (0, 1):
+        results = rows(tmp_path / "cut" / f"seed{seed}")
+        assert [r["training_iteration"] for r in results] == list(range(1, 16))
+        assert results[-1]["num_env_steps_sampled_lifetime"] == 15 * SHORT_STEPS
+    # (The progress lines name the trial once the run knows of more than one.)
+    assert resumed.stdout.count("iter   15  steps     12000") == 2, resumed.stdout[-2000:]
 
 
 @pytest.mark.parametrize(

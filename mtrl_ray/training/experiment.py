@@ -143,9 +143,13 @@ def run(experiment: Experiment, resume: bool = False) -> Any:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     _warn_if_unschedulable(experiment)
     if resume:
+        # The search space again (rebuilt from the flags the experiment was started
+        # with): Tune resolves the objects in the configs of trials it has yet to
+        # start from it (without, they keep placeholders and fail to build).
         tuner = tune.Tuner.restore(
             f"{settings.storage}/{settings.name}",
             trainable=experiment.algo_class,
+            param_space=experiment.param_space,
             resume_unfinished=True,
             resume_errored=True,
         )
