@@ -395,9 +395,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise TunedExampleError(f"{args.path}: {str(e).strip().splitlines()[0]}") from None
     runners = config.num_env_runners + (config.evaluation_num_env_runners or 0)
     actors = runners * config.num_cpus_per_env_runner + getattr(config, "teacher_pool_num_cpus", 0)
-    if not args.resume and not settings.is_uri:
-        _save_experiment_flags(args, settings.experiment_dir)
     _init_ray(args.ray_address, cpus_wanted=actors + 1)
+    if not args.resume and not settings.is_uri:  # once Ray runs: Tune writes here next
+        _save_experiment_flags(args, settings.experiment_dir)
     grid = run(experiment, resume=args.resume)
     return _check_pass(grid, criteria) if args.as_test else 0
 
