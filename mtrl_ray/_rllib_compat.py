@@ -259,3 +259,32 @@ def ray_would_join_a_cluster() -> bool:
     from ray._private.services import canonicalize_bootstrap_address
 
     return canonicalize_bootstrap_address(None) is not None
+
+
+def recorded_search_space_keys(experiment: str) -> list[str] | None:
+    """The flattened keys of the search space a Tune experiment was started with.
+
+    `Tuner.restore(param_space=...)` refuses a search space whose keys differ from
+    these (recorded under a private key of the experiment's `tuner.pkl`), so a
+    resume must know them when the config class has gained a field since the
+    experiment started. None if the file or the key is missing. Unpickling needs
+    the trainable's class importable (mtrl_ray is).
+
+    Args:
+        experiment: The experiment's folder or URI (storage path / name).
+    """
+    import pickle
+
+    import pyarrow.fs
+
+    if "://" in experiment:
+        fs, path = pyarrow.fs.FileSystem.from_uri(experiment)
+    else:
+        fs, path = pyarrow.fs.LocalFileSystem(), experiment
+    try:
+        with fs.open_input_file(f"{path}/tuner.pkl") as f:
+            state = pickle.loads(f.readall())
+    except (FileNotFoundError, OSError):
+        return None
+    keys = state.get("__flattened_param_space_keys")
+    return list(keys) if keys is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -168,6 +169,9 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     assert len(list(trial.glob("checkpoint_*"))) >= 3, driver.stdout.read().decode()[-2000:]
+    # As if an older mtrl_ray had started it, whose config lacked a field this one
+    # has (`metrics_tags`): Tune would refuse the search space; the resume drops it.
+    forget_recorded_key(tmp_path / "cut", "metrics_tags")
 
     resumed = subprocess.run(
         [*argv, "--resume"], env=env, capture_output=True, text=True, timeout=600
@@ -179,6 +183,31 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
         assert results[-1]["num_env_steps_sampled_lifetime"] == 15 * SHORT_STEPS
     # (The progress lines name the trial once the run knows of more than one.)
     assert resumed.stdout.count("iter   15  steps     12000") == 2, resumed.stdout[-2000:]
+
+
+def forget_recorded_key(experiment: Path, key: str) -> None:
+    """Removes `key` from the search-space keys Tune recorded in `tuner.pkl`."""
+    state = pickle.loads((experiment / "tuner.pkl").read_bytes())
+    recorded = state["__flattened_param_space_keys"]
+    assert key in recorded
+    state["__flattened_param_space_keys"] = [k for k in recorded if k != key]
+    (experiment / "tuner.pkl").write_bytes(pickle.dumps(state))
+
+
+def test_resuming_an_experiment_of_a_config_field_since_removed_is_one_line(tmp_path, capsys):
+    import ray
+
+    experiment = tmp_path / "runs" / "old"
+    experiment.mkdir(parents=True)
+    state = {"__flattened_param_space_keys": ["gamma", "lr", "tree_backup_lambda"]}
+    (experiment / "tuner.pkl").write_bytes(pickle.dumps(state))
+    argv = ["train", "file", str(POINT_MASS), "--storage-path", str(tmp_path / "runs")]
+    assert main([*argv, "--name", "old", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "old was started by an mtrl_ray whose config had tree_backup_lambda" in err
+    assert not ray.is_initialized()
+    assert sorted(p.name for p in experiment.iterdir()) == ["tuner.pkl"]
 
 
 @pytest.mark.parametrize(

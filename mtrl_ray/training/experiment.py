@@ -111,7 +111,59 @@ def prepare(
         _check_local_storage(settings, resume)
     stop = check_criteria(settings.stop, config.task_set.names)
     space, trials = search_space(config, grids, seeds)
+    if resume:
+        space = _as_recorded(space, settings)
     return Experiment(config.algo_class, space, trials, stop, settings)
+
+
+def _as_recorded(space: dict[str, Any], settings: RunSettings) -> dict[str, Any]:
+    """The search space with only the config fields the experiment was started with.
+
+    Tune refuses to resume with a search space whose keys differ from the recorded
+    ones. A field the config class gained since (a newer mtrl_ray) is dropped: the
+    trials yet to start take its default. A field it lost is an error: the
+    experiment needs the version that started it.
+
+    Raises:
+        ValueError: the experiment's config had fields this version does not know.
+    """
+    from mtrl_ray._rllib_compat import recorded_search_space_keys
+
+    recorded = recorded_search_space_keys(f"{settings.storage}/{settings.name}")
+    if recorded is None:
+        return space
+    flat = _flatten(space)
+    # Tune's keys leave out empty dicts; they stay as they are.
+    lost = sorted(set(recorded) - {key for key, value in flat.items() if value != {}})
+    if lost:
+        raise ValueError(
+            f"{settings.name} was started by an mtrl_ray whose config had "
+            f"{', '.join(lost[:3])}{' ...' if len(lost) > 3 else ''}: resume it with that version"
+        )
+    kept = {key: value for key, value in flat.items() if key in set(recorded) or value == {}}
+    return _unflatten(kept)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict keys joined by "/" as Tune does, but an empty dict kept as a leaf."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split("/")
+        node = tree
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return tree
 
 
 def _check_local_storage(settings: RunSettings, resume: bool) -> None:
