@@ -50,7 +50,9 @@ class CheckpointInfo:
             {"normalize_actions": bool, "clip_actions": bool} (RLlib's config keys);
             older checkpoints, which lack it, were trained with RLlib's defaults.
         provenance: What trained it: package version, git commit and whether the
-            tree was dirty, command line, env steps so far (empty in older ones).
+            tree was dirty, command line, env steps so far (empty in older ones);
+            `started_at_commit` when the code that saved it is not the code that
+            started the run (a resume).
     """
 
     path: Path

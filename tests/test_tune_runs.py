@@ -18,6 +18,7 @@ from ray.tune.utils import flatten_dict
 from mtrl_ray.checkpoints import checkpoints_by_env_steps, read_checkpoint
 from mtrl_ray.cli import main
 from mtrl_ray.envs.point_mass import HEAVY_POINT_MASS_ID, POINT_MASS_ID
+from mtrl_ray.provenance import code_version
 from mtrl_ray.teachers import load_teacher
 from mtrl_ray.training import RunSettings, prepare, run
 from mtrl_ray.tuned_example import load_tuned_example
@@ -99,6 +100,9 @@ def test_seeds_run_as_trials_with_tensorboard_and_pass(ray_local, tmp_path, caps
 @pytest.mark.slow
 def test_a_checkpoint_saved_outside_tune_is_complete(ray_local, tmp_path, capsys):
     config = load_tuned_example(POINT_MASS).config.training(updates_per_iteration=2)
+    # As if another commit had started the run (a resumed experiment): the
+    # checkpoint names the code that saved it and the one that started it.
+    config.provenance = {"git_commit": "0" * 40, "git_dirty": False, "command": "rllib x"}
     algo = config.build_algo()
     try:
         algo.train()
@@ -107,6 +111,9 @@ def test_a_checkpoint_saved_outside_tune_is_complete(ray_local, tmp_path, capsys
         algo.stop()
     info = read_checkpoint(path)
     assert info.tasks == TASKS and info.provenance["env_steps"] == 2 * 5 * 8 * 2
+    assert info.provenance["git_commit"] == code_version()["git_commit"] != "0" * 40
+    assert info.provenance["started_at_commit"] == "0" * 40
+    assert info.provenance["command"] == "rllib x"
     assert load_teacher(path, TASKS[0]).task == TASKS[0]
     assert main(["evaluate", str(path), "--episodes", "1"]) == 0
 

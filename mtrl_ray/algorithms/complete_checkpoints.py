@@ -85,7 +85,12 @@ class CompleteCheckpoints(_AlgorithmBase):
         """Writes `module_weights.pt` and `mtrl_ray.json` into checkpoint `path`."""
         module = self.get_module()  # the local runner's copy: for its config and spaces
         config = self.config
-        run = config.provenance or provenance.collect()
+        run = dict(config.provenance or provenance.collect())
+        # The config keeps the provenance of the run's start; a resumed trial may run
+        # other code. The code saving this checkpoint is what trained it last.
+        here = provenance.code_version()
+        if here["git_commit"] is not None and here["git_commit"] != run.get("git_commit"):
+            run = {**run, **here, "started_at_commit": run.get("git_commit")}
         env_steps = self.metrics.peek(
             (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
         )
