@@ -1,6 +1,6 @@
 """Throughput: raw env stepping vs SB3's A2C vs mtrl-ray's multi-task A2C, in one run.
 
-    python benchmarks/throughput.py [--repeats 3] [--seconds 20] [--out benchmarks/throughput.md]
+    python benchmarks/throughput.py [--repeats 3] [--seconds 20] [--rows a,c,...] [--out FILE]
 
 (a) raw stepping of the paper's six variants, 16 envs each, random actions, one
 process; (b) stable-baselines3 A2C (DummyVecEnv, 16 envs, n_steps = t_max = 5, the
@@ -12,9 +12,12 @@ included (teachers from `--teachers`, default the committed results/teachers);
 (e), (f) RLlib's PPO and APPO with the multi-task module; (g) stable-baselines3 PPO
 doing the same work per update as (e): the six variants x 4 envs in one DummyVecEnv,
 n_steps 512 (12,288 env steps per update), minibatches of 384, 10 epochs, 64 x 64
-tanh actor and critic, observations normalized. Each is measured `repeats` times;
-medians are reported with (c)/(a), (c)/(b), (d)/(c), (e)/(g) and (f)/(g). Needs the
-`bench` extra.
+tanh actor and critic, observations normalized; (h0), (h) raw stepping and
+multi-task A2C on the eight Walker2d variants, (i0), (i) the same on the
+cross-family task set (bodies that fall reset mid-fragment). Each is measured
+`repeats` times, one repeat of every row after another; medians are reported with
+(c)/(a), (c)/(b), (d)/(c), (e)/(g), (f)/(g), (h)/(h0) and (i)/(i0). `--rows`
+measures a subset. Needs the `bench` extra.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -37,18 +41,32 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mtrl_ray.envs import PAPER_TASKS  # noqa: E402
+from mtrl_ray.envs import FAMILIES, PAPER_TASKS  # noqa: E402
 
 NUM_ENVS = 16
 T_MAX = 5
+#: Issue 21's rows: the eight Walker2d body-part variants, and the cross-family
+#: tuned example's six tasks (two each of HalfCheetah, Walker2d, Hopper).
+WALKER2D_TASKS = tuple(FAMILIES["Walker2d"])
+CROSS_FAMILY_TASKS = tuple(
+    f"{runner}{variant}-v0"
+    for runner in ("HalfCheetah", "Walker2d", "Hopper")
+    for variant in ("SmallFoot", "BigTorso")
+)
 
 
-def raw_stepping(seconds: float) -> float:
-    """Env steps/s of the six variants x 16 envs, random actions, one process."""
-    envs = [gym.make_vec(t, num_envs=NUM_ENVS, vectorization_mode="sync") for t in PAPER_TASKS]
+def raw_stepping(seconds: float, tasks: tuple[str, ...] = PAPER_TASKS) -> float:
+    """Env steps/s of the tasks x 16 envs, random actions, one process.
+
+    Hopper and Walker2d bodies fall: their vector envs reset the fallen ones as they
+    go (gymnasium's next-step autoreset), as the runners' envs do.
+    """
+    envs = [gym.make_vec(t, num_envs=NUM_ENVS, vectorization_mode="sync") for t in tasks]
     for i, env in enumerate(envs):
         env.reset(seed=i)
-    actions = [np.random.uniform(-1, 1, (256, NUM_ENVS, 6)).astype(np.float32) for _ in envs]
+    actions = [
+        np.random.uniform(-1, 1, (256, *env.action_space.shape)).astype(np.float32) for env in envs
+    ]
     steps, k, start = 0, 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for env, acts in zip(envs, actions, strict=True):
@@ -147,6 +165,21 @@ def mtrl_ray_a2c(seconds: float, update: str = "cycle") -> tuple[float, dict[str
     return _rate(config.training(updates_per_iteration=50), seconds)
 
 
+def mtrl_ray_a2c_tasks(seconds: float, tasks: tuple[str, ...]) -> tuple[float, dict[str, float]]:
+    """Multi-task A2C (cycle, 1 runner x 16 envs per task) on another task set.
+
+    Across body families the module pads and masks as the cross-family tuned
+    example does (`input_layer="task"`).
+    """
+    from mtrl_ray.algorithms.a2c import A2CConfig
+    from mtrl_ray.envs import body_family
+
+    config = A2CConfig().multi_task(tasks, update="cycle").training(updates_per_iteration=50)
+    if len({body_family(t) for t in tasks}) > 1:
+        config.rl_module(model_config={"input_layer": "task"})
+    return _rate(config, seconds)
+
+
 def mtrl_ray_distill(
     seconds: float, teachers: Path, teacher_rollout_prob: float = 0.0
 ) -> tuple[float, dict[str, float]]:
@@ -186,8 +219,9 @@ def _rate(config, seconds: float, num_envs: int | None = NUM_ENVS) -> tuple[floa
 
     if num_envs is not None:  # A2C's layout: 16 envs per runner, t_max-step fragments
         config.env_runners(num_envs_per_env_runner=num_envs, rollout_fragment_length=T_MAX)
-    # 7 logical CPUs (6 runners + the learner): they share the real cores.
-    ray.init(num_cpus=7, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # A logical CPU per runner and one for the learner: they share the real cores.
+    cpus = config.num_env_runners + 1
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         algo = config.build_algo()
         try:
@@ -230,11 +264,83 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+#: Every row: key -> (label, measure(seconds, teachers) -> (env steps/s, timers)).
+ROWS: dict[str, tuple[str, Callable[[float, Path], tuple[float, dict[str, float]]]]] = {
+    "a": (
+        "(a) raw stepping, 6 variants x 16 envs, no policy",
+        lambda s, _: (raw_stepping(s), {}),
+    ),
+    "b": (
+        "(b) stable-baselines3 A2C, 16 envs, t_max 5, observations normalized",
+        lambda s, _: (sb3_a2c(s), {}),
+    ),
+    "b'": (
+        "(b') the same without observation normalization",
+        lambda s, _: (sb3_a2c(s, normalize_observations=False), {}),
+    ),
+    "c": ("(c) mtrl-ray A2C, 6 tasks x 1 runner x 16 envs, cycle", lambda s, _: mtrl_ray_a2c(s)),
+    "c'": ("(c') the same, joint update", lambda s, _: mtrl_ray_a2c(s, update="joint")),
+    "d": (
+        "(d) mtrl-ray distillation, same layout, student-driven (p_t = 0)",
+        lambda s, t: mtrl_ray_distill(s, t),
+    ),
+    "d'": (
+        "(d') the same, half the fragments teacher-driven (p_t = 0.5)",
+        lambda s, t: mtrl_ray_distill(s, t, teacher_rollout_prob=0.5),
+    ),
+    "e": (
+        "(e) mtrl-ray PPO (RLlib's), 6 tasks x 1 runner x 4 envs, tuned example",
+        lambda s, _: mtrl_ray_ppo(s),
+    ),
+    "f": (
+        "(f) mtrl-ray APPO (RLlib's, streaming), 6 tasks x 1 runner x 4 envs, defaults",
+        lambda s, _: mtrl_ray_appo(s),
+    ),
+    "g": (
+        "(g) stable-baselines3 PPO, 6 variants x 4 envs, (e)'s work per update",
+        lambda s, _: (sb3_ppo(s), {}),
+    ),
+    "h0": (
+        "(h0) raw stepping, the 8 Walker2d variants x 16 envs, no policy",
+        lambda s, _: (raw_stepping(s, WALKER2D_TASKS), {}),
+    ),
+    "h": (
+        "(h) mtrl-ray A2C, the 8 Walker2d variants x 1 runner x 16 envs, cycle",
+        lambda s, _: mtrl_ray_a2c_tasks(s, WALKER2D_TASKS),
+    ),
+    "i0": (
+        "(i0) raw stepping, cross-family (2 HalfCheetah, 2 Walker2d, 2 Hopper) x 16 envs",
+        lambda s, _: (raw_stepping(s, CROSS_FAMILY_TASKS), {}),
+    ),
+    "i": (
+        "(i) mtrl-ray A2C, cross-family, 6 tasks x 1 runner x 16 envs, cycle, padded",
+        lambda s, _: mtrl_ray_a2c_tasks(s, CROSS_FAMILY_TASKS),
+    ),
+}
+
+#: The ratios printed, when both rows were measured: (numerator, denominator, note).
+RATIOS = (
+    ("c", "a", "target >= 0.40"),
+    ("c", "b", "target >= 1.00"),
+    ("c", "b'", ""),
+    ("d", "c", "target >= 0.70"),
+    ("e", "g", "target >= 1.5"),
+    ("f", "g", "target: APPO >= PPO"),
+    ("h", "h0", "issue 21: within 20 % of (c)/(a)"),
+    ("i", "i0", "issue 21: within 20 % of (c)/(a)"),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help=f"comma-separated rows to measure (default all: {','.join(ROWS)})",
+    )
     parser.add_argument(
         "--teachers",
         type=Path,
@@ -242,80 +348,56 @@ def main() -> None:
         help="teachers for (d) (default: the committed ones)",
     )
     args = parser.parse_args()
+    keys = [k.strip() for k in args.rows.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in ROWS]
+    if unknown or args.repeats < 1 or args.seconds <= 0:
+        parser.error(f"unknown rows {unknown}" if unknown else "--repeats/--seconds must be > 0")
 
-    raw, sb3, sb3_plain, ours, joint, distill, mixed, ppo, appo, sb3_ppo_rates = (
-        [] for _ in range(10)
-    )
-    timers: dict[str, float] = {}
-    distill_timers: dict[str, float] = {}
+    rates: dict[str, list[float]] = {k: [] for k in keys}
+    timers: dict[str, dict[str, float]] = {}
     for _ in range(args.repeats):
-        raw.append(raw_stepping(args.seconds))
-        sb3.append(sb3_a2c(args.seconds))
-        sb3_plain.append(sb3_a2c(args.seconds, normalize_observations=False))
-        rate, timers = mtrl_ray_a2c(args.seconds)
-        ours.append(rate)
-        joint.append(mtrl_ray_a2c(args.seconds, update="joint")[0])
-        rate, distill_timers = mtrl_ray_distill(args.seconds, args.teachers)
-        distill.append(rate)
-        mixed.append(mtrl_ray_distill(args.seconds, args.teachers, teacher_rollout_prob=0.5)[0])
-        ppo.append(mtrl_ray_ppo(args.seconds)[0])
-        appo.append(mtrl_ray_appo(args.seconds)[0])
-        sb3_ppo_rates.append(sb3_ppo(args.seconds))
-    med = {
-        k: statistics.median(v)
-        for k, v in {
-            "raw": raw,
-            "sb3": sb3,
-            "ours": ours,
-            "joint": joint,
-            "distill": distill,
-            "ppo": ppo,
-            "appo": appo,
-            "sb3_ppo": sb3_ppo_rates,
-        }.items()
-    }
+        for key in keys:  # one repeat of every row, then the next: drift hits all alike
+            rate, timers[key] = ROWS[key][1](args.seconds, args.teachers)
+            rates[key].append(rate)
+    med = {k: statistics.median(v) for k, v in rates.items()}
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
+    command = f"python benchmarks/throughput.py --repeats {args.repeats} --seconds {args.seconds:g}"
+    if keys != list(ROWS):
+        command += f" --rows {','.join(keys)}"
     lines = [
         "# Throughput (env steps per second, median of "
-        f"{args.repeats} runs of {args.seconds:.0f} s each)",
+        f"{args.repeats} runs of {args.seconds:g} s each)",
         "",
-        "- command: `python benchmarks/throughput.py "
-        f"--repeats {args.repeats} --seconds {args.seconds:.0f}`",
+        f"- command: `{command}`",
         f"- machine: {machine()}",
         f"- date: {date.today().isoformat()}, commit {commit or 'uncommitted'}",
         "",
         "| what | env steps/s (median) | all runs |",
         "| --- | ---: | --- |",
-        row("(a) raw stepping, 6 variants x 16 envs, no policy", raw),
-        row("(b) stable-baselines3 A2C, 16 envs, t_max 5, observations normalized", sb3),
-        row("(b') the same without observation normalization", sb3_plain),
-        row("(c) mtrl-ray A2C, 6 tasks x 1 runner x 16 envs, cycle", ours),
-        row("(c') the same, joint update", joint),
-        row("(d) mtrl-ray distillation, same layout, student-driven (p_t = 0)", distill),
-        row("(d') the same, half the fragments teacher-driven (p_t = 0.5)", mixed),
-        row("(e) mtrl-ray PPO (RLlib's), 6 tasks x 1 runner x 4 envs, tuned example", ppo),
-        row("(f) mtrl-ray APPO (RLlib's, streaming), 6 tasks x 1 runner x 4 envs, defaults", appo),
-        row("(g) stable-baselines3 PPO, 6 variants x 4 envs, (e)'s work per update", sb3_ppo_rates),
+        *[row(ROWS[k][0], rates[k]) for k in keys],
         "",
-        f"- (c)/(a) = {med['ours'] / med['raw']:.2f}  (target >= 0.40)",
-        f"- (c)/(b) = {med['ours'] / med['sb3']:.2f}  (target >= 1.00); per repeat: "
-        + ", ".join(f"{c / b:.2f}" for c, b in zip(ours, sb3, strict=True)),
-        f"- (c)/(b') = {med['ours'] / statistics.median(sb3_plain):.2f}",
-        f"- (d)/(c) = {med['distill'] / med['ours']:.2f}  (target >= 0.70)",
-        f"- (e)/(g) = {med['ppo'] / med['sb3_ppo']:.2f}  (target >= 1.5)",
-        f"- (f)/(g) = {med['appo'] / med['sb3_ppo']:.2f}  (target: APPO >= PPO)",
-        "",
-        "RLlib timers of the last (c) run, ms (sampling, learner and weight sync: per "
-        "update; the rest: per iteration of 50 updates):",
-        "",
-        *[f"- {k}: {v:.1f}" for k, v in sorted(timers.items())],
-        "",
-        "The same for the last (d) run (the teacher query: ms per update too):",
-        "",
-        *[f"- {k}: {v:.1f}" for k, v in sorted(distill_timers.items())],
     ]
+    for top, bottom, note in RATIOS:
+        if top in med and bottom in med:
+            per_repeat = ", ".join(
+                f"{x / y:.2f}" for x, y in zip(rates[top], rates[bottom], strict=True)
+            )
+            lines.append(
+                f"- ({top})/({bottom}) = {med[top] / med[bottom]:.2f}"
+                + (f"  ({note})" if note else "")
+                + f"; per repeat: {per_repeat}"
+            )
+    for key, label in (("c", "(c)"), ("d", "(d)")):
+        if timers.get(key):
+            lines += [
+                "",
+                f"RLlib timers of the last {label} run, ms (sampling, learner and weight sync: "
+                "per update; the rest: per iteration of 50 updates; a teacher query: per update):",
+                "",
+                *[f"- {k}: {v:.1f}" for k, v in sorted(timers[key].items())],
+            ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
