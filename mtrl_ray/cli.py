@@ -588,7 +588,11 @@ def _quiet_rllib_notices() -> None:
     import logging
 
     for name, text in _RLLIB_NOTICES:
-        logging.getLogger(name).addFilter(lambda record, t=text: t not in record.getMessage())
+
+        def keep(record: logging.LogRecord, text: str = text) -> bool:
+            return text not in record.getMessage()
+
+        logging.getLogger(name).addFilter(keep)
 
 
 def main(argv: list[str] | None = None) -> int:
