@@ -230,10 +230,12 @@ def _save_experiment_flags(args: argparse.Namespace, experiment: Path) -> None:
 
 def _restore_experiment_flags(args: argparse.Namespace, example_name: str) -> None:
     """Sets the flags the experiment was started with (none recorded: none set)."""
-    if "://" in str(args.storage_path):
+    from mtrl_ray.training import RunSettings
+
+    where = RunSettings(name=args.name or example_name, storage_path=args.storage_path)
+    if where.is_uri:
         return  # flags are recorded in local experiment folders only
-    experiment = Path(args.storage_path).expanduser().resolve() / (args.name or example_name)
-    saved = experiment / EXPERIMENT_FLAGS_FILE
+    saved = where.experiment_dir / EXPERIMENT_FLAGS_FILE
     if saved.is_file():
         for flag, value in json.loads(saved.read_text()).items():
             setattr(args, flag, Path(value) if flag == "restore" else value)
@@ -588,7 +590,11 @@ def _quiet_rllib_notices() -> None:
     import logging
 
     for name, text in _RLLIB_NOTICES:
-        logging.getLogger(name).addFilter(lambda record, t=text: t not in record.getMessage())
+
+        def keep(record: logging.LogRecord, text: str = text) -> bool:
+            return text not in record.getMessage()
+
+        logging.getLogger(name).addFilter(keep)
 
 
 def main(argv: list[str] | None = None) -> int:

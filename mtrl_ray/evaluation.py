@@ -17,6 +17,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ray.rllib.env.env_runner_group import EnvRunnerGroup
@@ -159,14 +160,17 @@ def make_evaluation_runners(
     from mtrl_ray.algorithms.a2c import A2CConfig
 
     state = module_state(info)
-    env_config = {"tasks": list(info.tasks)}
-    if isinstance(head, list):
-        env_config.update(heads=list(head), variants=list(variants))
-    elif head is not None:
-        env_config.update(head=head, variants=list(variants))
+    env_config: dict[str, Any] = {"tasks": list(info.tasks)}
+    num_runners = len(info.tasks)
+    if head is not None:
+        assert variants is not None, "a head acts on given variants"
+        if isinstance(head, list):
+            env_config.update(heads=list(head), variants=list(variants))
+        else:
+            env_config.update(head=head, variants=list(variants))
+        num_runners = len(variants)
     if video is not None:
         env_config["record"] = video.env_config()
-    num_runners = len(variants) if head is not None else len(info.tasks)
     config = (
         A2CConfig()
         .multi_task(list(info.tasks), runners_per_task=1)

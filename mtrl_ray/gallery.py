@@ -63,7 +63,8 @@ def gallery_panels(info: CheckpointInfo, tasks: list[str] | None, head: str | No
             f"checkpoint has no head for {', '.join(missing)}: pick one with --head "
             f"(its tasks: {', '.join(info.tasks)})"
         )
-    return [Panel(t, t if t in info.tasks else head) for t in names]
+    # Without `head`, every task has a head of its own (checked above).
+    return [Panel(t, t if head is None or t in info.tasks else head) for t in names]
 
 
 def gallery_settings(
@@ -123,19 +124,23 @@ def compose(
     """
     from PIL import Image, ImageDraw, ImageFont
 
+    clips = []
+    for rec in recordings:
+        assert isinstance(rec.data, np.ndarray), "compose needs frames (encode='frames')"
+        clips.append(rec.data)
     columns = columns or min(len(recordings), 4)
     rows = math.ceil(len(recordings) / columns)
-    height, width = recordings[0].data.shape[1:3]
+    height, width = clips[0].shape[1:3]
     cell_h = TITLE_HEIGHT + height
-    n_frames = max(len(r.data) for r in recordings)
+    n_frames = max(len(c) for c in clips)
     canvas = np.full((n_frames, rows * cell_h, columns * width, 3), 255, dtype=np.uint8)
     font = ImageFont.load_default(size=TITLE_HEIGHT - 5)
-    for k, (rec, title) in enumerate(zip(recordings, titles, strict=True)):
+    for k, (rec, clip, title) in enumerate(zip(recordings, clips, titles, strict=True)):
         top, left = (k // columns) * cell_h, (k % columns) * width
         strip = Image.new("RGB", (width, TITLE_HEIGHT), "white")
         ImageDraw.Draw(strip).text((3, 1), f"{title}: {rec.ret:.0f}", fill="black", font=font)
         canvas[:, top : top + TITLE_HEIGHT, left : left + width] = np.asarray(strip)
-        frames = rec.data[np.minimum(np.arange(n_frames), len(rec.data) - 1)]
+        frames = clip[np.minimum(np.arange(n_frames), len(clip) - 1)]
         canvas[:, top + TITLE_HEIGHT : top + cell_h, left : left + width] = frames
     return list(canvas)
 

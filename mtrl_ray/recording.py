@@ -228,7 +228,8 @@ def encode_mp4(frames: np.ndarray, fps: float) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "episode.mp4"
         # macro_block_size=1: keep the frame size as it is (no resize to multiples of 16).
-        with imageio.get_writer(path, fps=fps, macro_block_size=1, quality=7) as writer:
+        writer = imageio.get_writer(path, fps=fps, macro_block_size=1, quality=7)
+        with writer:
             for frame in frames:
                 writer.append_data(frame)
         return path.read_bytes()
@@ -240,6 +241,7 @@ def write_recordings(recordings: list[Recording], out_dir: Path) -> list[Path]:
     paths = []
     for recording in recordings:
         path = out_dir / recording.file_name
-        path.write_bytes(recording.data)
+        # numpy declares ndarray's buffer protocol for Python >= 3.12 only.
+        path.write_bytes(recording.data)  # type: ignore[arg-type]
         paths.append(path)
     return paths

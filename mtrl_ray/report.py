@@ -236,8 +236,10 @@ def evaluation_table(runs: list[tuple[str, Path]], paper: bool, stem: str = "eva
                 each = f"{mean:.2f} ({len(cells)} seeds: {each})"
             columns[method][task] = each
     if paper:
-        for name, cells in PAPER_TABLE2.items():
-            columns[f"paper: {name}"] = {t: f"{m:.2f} ± {s:.2f}" for t, (m, s) in cells.items()}
+        for name, paper_cells in PAPER_TABLE2.items():
+            columns[f"paper: {name}"] = {
+                t: f"{m:.2f} ± {s:.2f}" for t, (m, s) in paper_cells.items()
+            }
     tasks = table_tasks({t for c in columns.values() for t in c})
     names = list(columns)
     lines = ["| environment | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,11 @@ def plot_table(
             means = [paper[method].get(t, (np.nan, np.nan)) for t in tasks]
             heights = np.array([m for m, _ in means])
             errors = np.array([s for _, s in means])
-            style = {"color": _PAPER_GREYS[k % 4], "hatch": "//", "edgecolor": "white"}
+            style: dict[str, Any] = {
+                "color": _PAPER_GREYS[k % 4],
+                "hatch": "//",
+                "edgecolor": "white",
+            }
         else:
             seeds = [cells[method].get(t, []) for t in tasks]
             heights = np.array([np.mean([m for m, _ in c]) if c else np.nan for c in seeds])

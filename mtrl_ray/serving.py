@@ -102,7 +102,9 @@ def serve_policy(
         The deployment's handle; `serve.shutdown()` stops it.
     """
     serve.start(http_options={"host": host, "port": port})
-    app = PolicyServer.options(num_replicas=replicas).bind(str(Path(checkpoint).resolve()))
+    # `@serve.deployment` made the class a Deployment; mypy keeps a decorated class's type.
+    deployment: Any = PolicyServer
+    app = deployment.options(num_replicas=replicas).bind(str(Path(checkpoint).resolve()))
     return serve.run(app, name="mtrl_ray_policy", route_prefix="/")
 
 

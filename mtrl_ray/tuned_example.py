@@ -77,6 +77,8 @@ def load_tuned_example(path: str | Path) -> TunedExample:
 
 def _load_python(path: Path) -> TunedExample:
     spec = importlib.util.spec_from_file_location(f"tuned_example_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise TunedExampleError(f"{path}: Python cannot load it as a module")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

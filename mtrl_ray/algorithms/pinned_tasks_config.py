@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Self
 
@@ -40,7 +40,7 @@ class PinnedTasksConfig(_ConfigBase):
         self.num_env_runners = 1
         self.num_learners = 0
         self.env = PINNED_ENV
-        self.env_config = {"tasks": ["HalfCheetahSmallFoot-v0"]}
+        self.env_config: dict[str, Any] = {"tasks": ["HalfCheetahSmallFoot-v0"]}
         self.env_runner_cls = PinnedEnvRunner
         # The module needs the task id in every forward batch (and echoes it into
         # the episodes).

@@ -121,6 +121,9 @@ class _VariantEnv:
     """
 
     runner: str
+    #: Offscreen render size, set by the runner's MujocoEnv constructor.
+    width: int
+    height: int
 
     def __init__(self, *, variant: str, **kwargs):
         if "xml_file" in kwargs:
@@ -129,6 +132,7 @@ class _VariantEnv:
         if self.variant.runner != self.runner:
             raise ValueError(f"{variant!r} is not a {self.runner} variant")
         super().__init__(**kwargs)
+        assert isinstance(self, EzPickle)  # mixed into a v5 runner env (an EzPickle)
         EzPickle.__init__(self, variant=self.variant.name, **kwargs)
 
     def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:

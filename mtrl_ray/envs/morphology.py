@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import gymnasium as gym
+import gymnasium.envs.mujoco
 import mujoco
 
 
@@ -148,7 +149,10 @@ def model_xml(variant: MorphologyVariant, keep_settotalmass: bool = False) -> st
     found = set()
     for geom in tree.iter("geom"):
         if geom.get("name") in variant.geoms:
-            sizes = [float(x) for x in geom.get("size").split()]
+            size = geom.get("size")
+            if size is None:
+                raise RuntimeError(f"geom {geom.get('name')!r} has no size in {runner.xml_path}")
+            sizes = [float(x) for x in size.split()]
             n = len(sizes) if runner.scale_lengths else 1
             sizes[:n] = [s * variant.scale for s in sizes[:n]]
             geom.set("size", " ".join(repr(s) for s in sizes))

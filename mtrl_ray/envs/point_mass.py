@@ -45,9 +45,18 @@ class PointMassEnv(gym.Env):
         return self._state.copy(), -abs(x), False, False, {}
 
 
+# gymnasium types `entry_point` as a callable taking only `**kwargs`, which rejects an
+# env class with named keyword arguments; `gym.make` calls it with the spec's kwargs.
 if POINT_MASS_ID not in gym.envs.registry:
-    gym.register(POINT_MASS_ID, entry_point=PointMassEnv, max_episode_steps=50)
+    gym.register(
+        POINT_MASS_ID,
+        entry_point=PointMassEnv,  # type: ignore[arg-type]  # EnvCreator too strict
+        max_episode_steps=50,
+    )
 if HEAVY_POINT_MASS_ID not in gym.envs.registry:
     gym.register(
-        HEAVY_POINT_MASS_ID, entry_point=PointMassEnv, kwargs={"mass": 3.0}, max_episode_steps=50
+        HEAVY_POINT_MASS_ID,
+        entry_point=PointMassEnv,  # type: ignore[arg-type]  # EnvCreator too strict
+        kwargs={"mass": 3.0},
+        max_episode_steps=50,
     )

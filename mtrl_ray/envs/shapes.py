@@ -33,10 +33,16 @@ def task_shape(name: str) -> tuple[int, int]:
         obs, act = env.observation_space, env.action_space
     finally:
         env.close()
-    if len(obs.shape) != 1 or not isinstance(act, gym.spaces.Box) or len(act.shape) != 1:
+    obs_shape = obs.shape
+    if (
+        obs_shape is None
+        or len(obs_shape) != 1
+        or not isinstance(act, gym.spaces.Box)
+        or len(act.shape) != 1
+    ):
         raise ValueError(f"task {name}: 1-D Box observation and action spaces needed, "
                          f"got {obs} and {act}")  # fmt: skip
-    return int(obs.shape[0]), int(act.shape[0])
+    return int(obs_shape[0]), int(act.shape[0])
 
 
 def body_family(name: str) -> str:
@@ -106,6 +112,8 @@ class PadSpaces(gym.Wrapper):
     def __init__(self, env: gym.Env, obs_dim: int, act_dim: int) -> None:
         super().__init__(env)
         obs_space, act_space = env.observation_space, env.action_space
+        if obs_space.shape is None or not isinstance(act_space, gym.spaces.Box):
+            raise ValueError(f"cannot pad spaces {obs_space} and {act_space}: Box spaces needed")
         self.own_obs_dim, self.own_act_dim = int(obs_space.shape[0]), int(act_space.shape[0])
         if self.own_obs_dim > obs_dim or self.own_act_dim > act_dim:
             raise ValueError(
@@ -113,13 +121,14 @@ class PadSpaces(gym.Wrapper):
                 f"{obs_dim}/{act_dim}"
             )
         pad_act = act_dim - self.own_act_dim
+        # gymnasium types Box's `dtype` as a scalar type; it takes a np.dtype too.
         self.observation_space = gym.spaces.Box(
-            -np.inf, np.inf, (obs_dim,), dtype=obs_space.dtype
+            -np.inf, np.inf, (obs_dim,), dtype=obs_space.dtype  # type: ignore[arg-type]
         )
         self.action_space = gym.spaces.Box(
             np.concatenate([act_space.low, -np.ones(pad_act, act_space.dtype)]),
             np.concatenate([act_space.high, np.ones(pad_act, act_space.dtype)]),
-            dtype=act_space.dtype,
+            dtype=act_space.dtype,  # type: ignore[arg-type]
         )
         self._obs_pad = obs_dim - self.own_obs_dim
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 from mtrl_ray.envs.morphology import RUNNERS, MorphologyVariant, part_variants
 
 #: Total mass (kg) of the HalfCheetah model after renormalization.
-TOTAL_MASS: float = RUNNERS["HalfCheetah"].total_mass
+_HALF_CHEETAH_MASS = RUNNERS["HalfCheetah"].total_mass
+assert _HALF_CHEETAH_MASS is not None  # the HalfCheetah runner renormalizes its mass
+TOTAL_MASS: float = _HALF_CHEETAH_MASS
 NAMESPACE = "mtrl_ray"
 
 

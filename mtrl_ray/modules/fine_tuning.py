@@ -50,7 +50,8 @@ def trainable_parameter_names(module: nn.Module, trainable: str) -> set[str]:
     names = {name for name, _ in module.named_parameters()}
     if trainable == "all":
         return names
-    unwrapped = module.unwrapped() if hasattr(module, "unwrapped") else module
+    unwrap = getattr(module, "unwrapped", None)  # a wrapper's inner module
+    unwrapped = unwrap() if unwrap is not None else module
     own_inputs = per_task_prefixes(unwrapped)[len(PER_TASK_PREFIXES) :]
     prefixes = _LAST if trainable == "last" else _HEADS + own_inputs
     return {name for name in names if name.startswith(prefixes)}
@@ -71,7 +72,7 @@ def head_sources(
         fits: (target task, source task) -> whether their sizes match; a new task
             whose sizes differ from `source_head`'s gets a fresh head.
     """
-    sources = []
+    sources: list[int | None] = []
     for task in target_tasks:
         if task in source_tasks:
             sources.append(list(source_tasks).index(task))
@@ -94,8 +95,9 @@ def encoder_sources(
     """
     rows: list[int | None] = [None] * (max(target_rows) + 1)
     for task, row in enumerate(target_rows):
-        if rows[row] is None and sources[task] is not None and source_rows is not None:
-            rows[row] = source_rows[sources[task]]
+        src = sources[task]
+        if rows[row] is None and src is not None and source_rows is not None:
+            rows[row] = source_rows[src]
     return rows
 
 

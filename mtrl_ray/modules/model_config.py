@@ -71,18 +71,21 @@ class MultiTaskModelConfig:
     @property
     def encoder_rows(self) -> tuple[int, ...] | None:
         """Row of the per-task/per-family input layer each task uses (None: no such layer)."""
-        if not self.mixed or self.input_layer == "shared":
+        families = self.families
+        if families is None or self.input_layer == "shared":
             return None
         if self.input_layer == "task":
             return tuple(range(len(self.tasks)))
-        names = list(dict.fromkeys(self.families))
-        return tuple(names.index(f) for f in self.families)
+        names = list(dict.fromkeys(families))
+        return tuple(names.index(f) for f in families)
 
     def task_sizes(self, observation_space: Any, action_space: Any) -> dict[str, tuple[int, int]]:
         """Each task's own (observation, action) sizes, given the module's spaces."""
         if not self.mixed:
             size = (int(observation_space.shape[0]), int(action_space.shape[0]))
             return dict.fromkeys(self.tasks, size)
+        # Set together with `families` (PinnedTasksConfig's task shapes).
+        assert self.task_obs_dims is not None and self.task_act_dims is not None
         return dict(zip(self.tasks, zip(self.task_obs_dims, self.task_act_dims, strict=True),
                         strict=True))  # fmt: skip
 
@@ -90,7 +93,9 @@ class MultiTaskModelConfig:
     def from_dict(cls, d: dict[str, Any]) -> MultiTaskModelConfig:
         """Builds the config from an RLlib `model_config` dict (unknown keys ignored)."""
         fields = cls.__dataclass_fields__
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in fields}
+        kwargs: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in fields
+        }
         return cls(**kwargs)
 
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -29,6 +29,9 @@ from mtrl_ray.checkpoints import (
 )
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskActorCritic, MultiTaskModelConfig
+
+if TYPE_CHECKING:
+    from ray.rllib.core.rl_module.rl_module import RLModule
 
 
 class TeacherError(CheckpointError):
@@ -74,7 +77,11 @@ def load_teacher(checkpoint: str | Path, task: str) -> Teacher:
             f"teacher checkpoint {info.path} has no head for {task} (its tasks: "
             f"{', '.join(info.tasks)})"
         )
-    if info.observation_shape is None or not info.weights_path.is_file():
+    if (
+        info.observation_shape is None
+        or info.action_shape is None
+        or not info.weights_path.is_file()
+    ):
         raise TeacherError(
             f"teacher checkpoint {info.path} has no {WEIGHTS} (or no spaces in {MANIFEST}): "
             "it predates weights-only checkpoints; add it with `rllib upgrade-checkpoint`"
@@ -155,7 +162,7 @@ class TeacherPolicy(nn.Module):
         dist, width = params[Columns.ACTION_DIST_INPUTS], self.action_space.shape[0]
         return dist[:, : self.act_dim], dist[:, width : width + self.act_dim]
 
-    def act_for(self, student: nn.Module) -> TeacherPolicy:
+    def act_for(self, student: RLModule) -> TeacherPolicy:
         """Makes `forward_exploration` answer in the student module's layout (its padded
         action size and, across body families, the mask of the task's dims)."""
         masked = bool(getattr(getattr(student, "cfg", None), "mixed", False))

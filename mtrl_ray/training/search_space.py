@@ -35,7 +35,8 @@ def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> dict[Path_, li
         ValueError: an unknown key, or a value whose type does not fit the key's.
     """
     defaults = type(config)().to_dict()
-    plain, grids = {}, {}
+    plain: dict[str, Any] = {}
+    grids: dict[Path_, list] = {}
     for key, value in overrides.items():
         target = _MODEL_CONFIG_KEY if key == MODEL_CONFIG else key
         if target not in defaults:

@@ -58,7 +58,7 @@ def check_criteria(criteria: object, tasks: Iterable[str], what: str = "stop") -
     if not isinstance(criteria, Mapping):
         raise ValueError(f"{what} must be a mapping of result key to number, got {criteria!r}")
     tasks = tuple(tasks)
-    out = {}
+    out: dict[str, float] = {}
     for key, value in criteria.items():
         if not isinstance(value, Real) or isinstance(value, bool):
             raise ValueError(f"{what}: {key!r} needs a number, got {value!r}")
@@ -69,7 +69,7 @@ def check_criteria(criteria: object, tasks: Iterable[str], what: str = "stop") -
                 f"{ENV_RUNNER_RESULTS}/<{'|'.join(RUNNER)}>, or "
                 f"{ENV_RUNNER_RESULTS}/{metrics.PER_TASK}/<task>/<{'|'.join(PER_TASK)}>"
             )
-        out[canonical] = float(value) if isinstance(value, float) else value
+        out[canonical] = value if isinstance(value, int) else float(value)
     return out
 
 

@@ -257,7 +257,7 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
             self._value_error(f"fine_tune_trainable must be one of {TRAINABLE}, got "
                               f"{self.fine_tune_trainable!r}")  # fmt: skip
         if self.fine_tune_from is not None:
-            self._check_fine_tune_checkpoint()
+            self._check_fine_tune_checkpoint(self.fine_tune_from)
 
     def _refuse_what_lean_connectors_skip(self) -> None:
         """Episode callbacks and a custom env-to-module connector, which never run.
@@ -279,9 +279,9 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
         if compat.env_to_module_connector(self) is not task_id_connector:
             self._value_error(f"a custom env_to_module_connector: {hint}")
 
-    def _check_fine_tune_checkpoint(self) -> None:
+    def _check_fine_tune_checkpoint(self, checkpoint: str) -> None:
         """The checkpoint reads, has weights, the same network shape, the source head."""
-        info = read_checkpoint(self.fine_tune_from)
+        info = read_checkpoint(checkpoint)
         if not info.weights_path.is_file():
             raise CheckpointError(f"fine-tune checkpoint {info.path} has no {WEIGHTS}")
         ours = asdict(self.model_shape)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -88,11 +88,12 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
         for module_id in self.module.keys():
             module = self.module[module_id].unwrapped()
             ours = module.cfg.task_sizes(module.observation_space, module.action_space)
+
+            def fits(task: str, head: str, ours: dict[str, tuple[int, int]] = ours) -> bool:
+                return ours[task] == theirs[head]
+
             sources = head_sources(
-                info.tasks,
-                module.cfg.tasks,
-                self.config.fine_tune_source,
-                fits=lambda task, head, ours=ours: ours[task] == theirs[head],
+                info.tasks, module.cfg.tasks, self.config.fine_tune_source, fits=fits
             )
             rows = module.cfg.encoder_rows
             encoders = None if rows is None else encoder_sources(source_rows, rows, sources)
@@ -150,6 +151,7 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
         module = self.module[module_id].unwrapped()
         log_per_task(self.metrics, module_id, module.cfg.tasks, losses.terms)
         if config.pcgrad:
+            assert losses.shares is not None  # per_task_losses gives shares with pcgrad
             return pcgrad_loss(
                 losses.total, list(losses.shares.values()), shared_parameters(module)
             )
@@ -191,6 +193,7 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
         weights = task_weights(module.cfg.tasks, config.task_loss_weights)
         shares = row_shares(per_sample, task_rows(batch), weights)
         total = sum(shares.values()) if config.task_loss_weights else mean
+        assert isinstance(total, torch.Tensor)  # a batch has rows of some task
         return TaskLosses(total=total, shares=shares, terms=per_task)
 
     @override(TorchLearner)  # private: see _rllib_compat.PRIVATE_OVERRIDES
@@ -255,7 +258,7 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
 
 
 def clip_gradients(
-    gradients_dict: dict[str, torch.Tensor],
+    gradients_dict: Mapping[Any, torch.Tensor | None],
     *,
     grad_clip: float | None = None,
     grad_clip_by: str = "value",

@@ -23,12 +23,12 @@ def check_fine_tune_families(config: Any, info: CheckpointInfo) -> None:
     def layout(cfg: MultiTaskModelConfig) -> str:
         return cfg.input_layer if cfg.mixed else "shared"
 
-    if theirs.mixed and not ours.mixed:
+    if theirs.families is not None and not ours.mixed:
         raise CheckpointError(
             f"fine-tune checkpoint {info.path} spans body families ({', '.join(theirs.families)}):"
             " it starts only a module across families (add a task of another family)"
         )
-    if not ours.mixed and info.observation_shape is not None:
+    if not ours.mixed and info.observation_shape is not None and info.action_shape is not None:
         padded = (info.observation_shape[0], info.action_shape[0])
         own = (_own_sizes(ours)[0][0], _own_sizes(ours)[1][0])
         if own != padded:
@@ -65,6 +65,8 @@ def check_fine_tune_families(config: Any, info: CheckpointInfo) -> None:
 def _own_sizes(cfg: MultiTaskModelConfig) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(observation sizes, action sizes) per task of a model config, from its tasks' envs."""
     if cfg.mixed:
+        # Set together with `families` (PinnedTasksConfig's task shapes).
+        assert cfg.task_obs_dims is not None and cfg.task_act_dims is not None
         return cfg.task_obs_dims, cfg.task_act_dims
     shapes = task_shapes(cfg.tasks)
     return shapes.obs_dims, shapes.act_dims

@@ -98,4 +98,6 @@ class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
         for task, loss in losses.items():
             share = (keep & rows[task]).sum() / keep.sum().clamp(min=1)
             shares[task] = weights[task] * share * loss
-        return TaskLosses(total=sum(shares.values()), shares=shares, terms=terms)
+        total = sum(shares.values())
+        assert isinstance(total, torch.Tensor)  # a minibatch has rows of some task
+        return TaskLosses(total=total, shares=shares, terms=terms)
