@@ -14,10 +14,13 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mtrl_ray.training.search_space import Path_, first_variant, search_space, trial_name
 from mtrl_ray.training.stop import check_criteria
+
+if TYPE_CHECKING:
+    from ray.rllib.algorithms.algorithm import Algorithm
 
 
 class TrainingError(RuntimeError):
@@ -82,7 +85,7 @@ class Experiment:
         settings: Where and how it runs.
     """
 
-    algo_class: type
+    algo_class: type[Algorithm]
     param_space: dict[str, Any]
     trials: list[dict[str, Any]]
     stop: dict[str, float]
