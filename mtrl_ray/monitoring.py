@@ -12,8 +12,9 @@ their `task`.
 - `ray_mtrl_episode_return` (histogram, per task): undiscounted return of each
   training episode. Ray's histograms take no negative values: a return below 0
   counts as 0, in the lowest bucket.
-- `ray_mtrl_learner_update_seconds` (histogram): wall time of each learner update
-  (A2C and distillation: one update of all tasks, timed by the algorithm).
+- `ray_mtrl_learner_update_seconds` (histogram): wall time of each learner update,
+  timed in the learner (A2C and distillation: one update of all tasks; PPO: one
+  iteration's epochs of minibatches; APPO: each batch the learner takes).
 - `ray_mtrl_teacher_query_seconds` (histogram) and `ray_mtrl_teacher_query_rows_total`
   (counter): the distillation TeacherPool's queries and the rows they answered.
 

@@ -17,6 +17,7 @@ Both use window 1: a result dict shows the last update of the iteration.
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from ray.rllib.core.learner.training_data import TrainingData
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from mtrl_ray import _rllib_compat as compat
+from mtrl_ray import monitoring
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.modules.observation_normalizer import update_observation_statistics
 
@@ -228,7 +230,9 @@ def _float(value: Any) -> float:
 
 class StatisticsAfterUpdate:
     """Learner mixin: after each `update()`, the per-task observation statistics
-    learn from its train batch, once.
+    learn from its train batch, once, and the update's wall time goes to the
+    `ray_mtrl_learner_update_seconds` histogram (from the batch's building to the
+    end of the gradient steps, in the learner's own process).
 
     Every gradient step of the update (A2C's cycle, PPO's epochs and minibatches,
     APPO's epochs), the GAE values and the old log-probabilities all used the
@@ -246,6 +250,7 @@ class StatisticsAfterUpdate:
         # The one call every `Learner.update` (A2C's, PPO's, APPO's learner thread)
         # makes with the update's data: the batch is built (from episodes, by the
         # learner connector) here once and handed on as a batch.
+        self._update_started = time.perf_counter()
         given = training_data.batch
         batch = compat.make_train_batch(self, training_data)
         self._statistics_batch = (batch, given if given is not None else batch)
@@ -262,3 +267,7 @@ class StatisticsAfterUpdate:
             counted.add(key)
             update_observation_statistics(self.module, per_module)  # type: ignore[attr-defined]
         super().after_gradient_based_update(timesteps=timesteps)  # type: ignore[misc]
+        started = self.__dict__.pop("_update_started", None)
+        if started is not None:
+            tags = monitoring.complete_run_tags(getattr(self.config, "metrics_tags", None))  # type: ignore[attr-defined]
+            monitoring.learner_update_seconds().observe(time.perf_counter() - started, tags=tags)

@@ -11,7 +11,6 @@ many 5-step updates instead of once per update.
 from __future__ import annotations
 
 import pickle
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,6 @@ from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian, lean_env_to_module
 from mtrl_ray.modules.fine_tuning import TRAINABLE
 from mtrl_ray.modules.multi_task_actor_critic import module_spec
-from mtrl_ray.monitoring import complete_run_tags, learner_update_seconds
 
 UPDATE_MODES = ("cycle", "joint")
 #: RLlib's episode callbacks, which the lean runners never call.
@@ -383,13 +381,11 @@ class A2C(CompleteCheckpoints, Algorithm):
                 weights = self._current_weights()
             with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
                 episodes = self._sample_fragments(weights)
-            start = time.perf_counter()
             with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
                 learner_results = self.learner_group.update(
                     episodes=episodes,
                     timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self._env_steps_lifetime()},
                 )
-            learner_update_seconds().observe(time.perf_counter() - start, tags=self._run_tags)
             self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
         # Runner metrics (returns, step counts) once per iteration: they are cheap
         # to accumulate on the runners but costly to fetch.
@@ -398,11 +394,6 @@ class A2C(CompleteCheckpoints, Algorithm):
             local_env_runner=self.env_runner_group.num_remote_env_runners() == 0,
         )
         self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
-
-    @property
-    def _run_tags(self) -> dict[str, str]:
-        """The run's Prometheus tags (set on the config by `CompleteCheckpoints.setup`)."""
-        return complete_run_tags(self.config.metrics_tags)
 
     def _current_weights(self) -> Any:
         """The learner's inference weights, pickled once per round for all runners.
