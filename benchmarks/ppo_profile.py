@@ -38,6 +38,7 @@ from profile_parts import (  # noqa: E402
     SAMPLING,
     STEP,
     STEP_PARTS,
+    TO_TENSORS,
     UPDATE,
     Recorder,
     breakdown,
@@ -78,7 +79,14 @@ def instrument(algo, name: str) -> Recorder:
         rec.wrap(algo, "_sample_and_get_connector_states", f"{SAMPLING} (poll runners)")
     rec.wrap(group, "sync_env_runner_states", "env runner states sync")
     rec.wrap(algo.learner_group, "update", UPDATE)
-    rec.wrap(learner, "_make_batch_if_necessary", CONNECTOR)
+    # Multi-task learners build the batch themselves before RLlib's update (to keep it
+    # for the statistics after it), so RLlib's call only converts that batch.
+    rec.wrap(
+        learner,
+        "_make_batch_if_necessary",
+        CONNECTOR,
+        other=(TO_TENSORS, lambda *a, **kw: kw.get("training_data", a and a[0]).episodes is None),
+    )
     rec.wrap(learner, "_update", STEP)
     for owner, attr, label in zip(
         (learner.module, learner, learner, learner, learner),
@@ -131,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    start_ray(NUM_CPUS)
     load = os.getloadavg()[0]
+    start_ray(NUM_CPUS)
     sections: list[str] = []
     started = time.perf_counter()
     try:

@@ -7,12 +7,13 @@ import statistics
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 SAMPLING = "sampling"
 UPDATE = "learner group update"
-CONNECTOR = "  learner connector (GAE / v-trace inputs, batch)"
+CONNECTOR = "  learner connector on the episodes (GAE / v-trace inputs)"
+TO_TENSORS = "  a given batch to tensors"
 STEP = "  minibatch step (_update)"
 STEP_PARTS = ("    forward", "    loss", "    zero_grad + backward", "    postprocess gradients",
               "    optimizer step")  # fmt: skip
@@ -27,20 +28,37 @@ class Recorder:
         self._calls: dict[str, list[float]] = defaultdict(list)
         self._lock = threading.Lock()
 
-    def wrap(self, owner: Any, attr: str, name: str) -> None:
-        """Replaces `owner.attr` (on the instance or module) by a timed version."""
+    def wrap(
+        self,
+        owner: Any,
+        attr: str,
+        name: str,
+        other: tuple[str, Callable[..., bool]] | None = None,
+    ) -> None:
+        """Replaces `owner.attr` (on the instance or module) by a timed version.
+
+        Args:
+            owner: The object or module holding the callable.
+            attr: Its attribute name.
+            name: The part's label.
+            other: (label, test): calls whose (args, kwargs) pass the test are
+                recorded under this label instead.
+        """
         fn = getattr(owner, attr)
         self.names.append(name)
+        if other is not None:
+            self.names.append(other[0])
 
         @functools.wraps(fn)
         def timed(*args, **kwargs):
+            label = other[0] if other is not None and other[1](*args, **kwargs) else name
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 elapsed = time.perf_counter() - start
                 with self._lock:
-                    self._calls[name].append(elapsed)
+                    self._calls[label].append(elapsed)
 
         setattr(owner, attr, timed)
 
@@ -87,7 +105,10 @@ def breakdown(
             rest = [total(c, STEP) - sum(total(c, p) for p in STEP_PARTS) for c in per_iter]
             row("    rest of the step (batch to tensors, metrics)", rest, None, [])
     if not threaded_learner:
-        rest = [total(c, UPDATE) - total(c, CONNECTOR) - total(c, STEP) for c in per_iter]
+        rest = [
+            total(c, UPDATE) - total(c, CONNECTOR) - total(c, TO_TENSORS) - total(c, STEP)
+            for c in per_iter
+        ]
         row("  rest of the update (minibatch slicing, metrics, hooks)", rest, None, [])
     rest = [
         w - sum(total(c, n) for n in names if n.startswith(DRIVER_PARTS))

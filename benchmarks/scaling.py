@@ -42,10 +42,11 @@ A2C_ENVS, T_MAX = 16, 5
 
 #: (tasks, runners per task) of each axis.
 FULL = {"runners": [(6, 1), (6, 2), (6, 4)], "tasks": [(2, 1), (6, 1), (10, 1)]}
-QUICK = {"runners": [(2, 1), (2, 2)], "tasks": [(1, 1), (2, 1)]}
+QUICK = {"runners": [(1, 1), (1, 2)], "tasks": [(1, 1), (2, 1)]}
 
 
 def tasks_of(kind: str, n: int) -> list[str]:
+    """`n` tasks of the real (HalfCheetah) or the cheap (no-op) kind."""
     return real_tasks(n) if kind == "real" else cheap_tasks(n)
 
 
@@ -181,11 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     from ray import cloudpickle
 
+    load = os.getloadavg()[0]
     register_cheap_envs()
     # The workers cannot import benchmarks/: the hook travels by value.
     cloudpickle.register_pickle_by_value(scaling_envs)
     start_ray(NUM_CPUS, runtime_env={"worker_process_setup_hook": register_cheap_envs})
-    load = os.getloadavg()[0]
     started = time.perf_counter()
     layouts = sorted({lay for axis in axes.values() for lay in axis})
     results: dict = {}

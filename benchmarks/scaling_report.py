@@ -42,7 +42,7 @@ def _a2c(results: dict, axes: dict, nodes: int, cpus: int) -> list[str]:
         "## A2C: synchronous rounds (16 envs x t_max 5 per runner, cycle update)",
         "",
         "Wall time per round (median over iterations; ms); sampling and learner: RLlib's "
-        "timers of the last iteration (ms per round). Env steps/s: real env.",
+        "timers (moving averages over rounds, ms per round). Env steps/s: real env.",
         "",
         "| tasks x runners/task | runners | real: round | real: sampling | real: learner "
         "| cheap: round | cheap: sampling | cheap: learner | real env steps/s |",
