@@ -34,6 +34,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scaling_envs  # noqa: E402
 from local_ray import start_ray  # noqa: E402
+from profile_parts import Recorder  # noqa: E402
 from scaling_envs import cheap_tasks, real_tasks, register_cheap_envs  # noqa: E402
 from scaling_report import NUM_CPUS, report  # noqa: E402
 from throughput import machine  # noqa: E402
@@ -87,22 +88,29 @@ def _cpu_share(runners: int) -> float:
 
 
 def a2c_round_seconds(config, seconds: float) -> dict[str, float]:
-    """Median wall time per A2C round and the RLlib timers of the last iteration (s)."""
+    """Median wall time per A2C round, and of its parts per round (s).
+
+    The parts are the driver's calls, timed around them: the weights' pickling,
+    the sampling call (the request, the runners' work, the fragments back) and the
+    learner's update.
+    """
     rounds = config.updates_per_iteration
     algo = config.build_algo()
     try:
+        rec = Recorder()
+        rec.wrap(algo, "_current_weights", "weights")
+        rec.wrap(algo, "_sample_fragments", "sampling")
+        rec.wrap(algo.learner_group, "update", "learner")
         algo.train()  # warm-up
-        per_round, start = [], time.perf_counter()
+        rec.take()
+        per_round, calls, start = [], [], time.perf_counter()
         while not per_round or time.perf_counter() - start < seconds:
             t0 = time.perf_counter()
-            result = algo.train()
+            algo.train()
             per_round.append((time.perf_counter() - t0) / rounds)
-        timers = result["timers"]
-        return {
-            "round": statistics.median(per_round),
-            "sampling": timers["env_runner_sampling_timer"],
-            "learner": timers["learner_update_timer"],
-        }
+            calls.append(rec.take())
+        parts = {name: statistics.median(d for c in calls for d in c[name]) for name in rec.names}
+        return {"round": statistics.median(per_round), **parts}
     finally:
         algo.stop()
 

@@ -41,8 +41,9 @@ def _a2c(results: dict, axes: dict, nodes: int, cpus: int) -> list[str]:
     lines = [
         "## A2C: synchronous rounds (16 envs x t_max 5 per runner, cycle update)",
         "",
-        "Wall time per round (median over iterations; ms); sampling and learner: RLlib's "
-        "timers (moving averages over rounds, ms per round). Env steps/s: real env.",
+        "Wall time per round (iteration time / rounds, median over iterations; ms) and "
+        "the driver's calls in it (median per round; ms): sampling (request, runners, "
+        "fragments back) and the learner's update. Env steps/s: real env.",
         "",
         "| tasks x runners/task | runners | real: round | real: sampling | real: learner "
         "| cheap: round | cheap: sampling | cheap: learner | real env steps/s |",
