@@ -7,10 +7,11 @@ sometimes takes longer and `ray.init` fails. Each script shuts its Ray down with
 
 from __future__ import annotations
 
+import sys
 import time
 
 
-def start_ray(num_cpus: int, attempts: int = 3, **kwargs) -> None:
+def start_ray(num_cpus: int, attempts: int = 5, **kwargs) -> None:
     """`ray.init(num_cpus=...)` without dashboard or log forwarding, up to `attempts` tries."""
     import ray
 
@@ -27,5 +28,6 @@ def start_ray(num_cpus: int, attempts: int = 3, **kwargs) -> None:
         except Exception as e:  # Ray raises a bare Exception on the startup timeout
             if "timed out during startup" not in str(e) or attempt == attempts:
                 raise
+            print(f"Ray did not start (attempt {attempt}): {e}", file=sys.stderr, flush=True)
             ray.shutdown()
-            time.sleep(5)
+            time.sleep(10)

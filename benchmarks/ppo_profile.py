@@ -1,14 +1,14 @@
 """Where a multi-task PPO (and APPO) iteration's time goes, from the tuned examples' configs.
 
     python benchmarks/ppo_profile.py [--iterations 5] [--algos ppo,appo] [--out FILE.md]
-    python benchmarks/ppo_profile.py --quick      # ~1-2 minute smoke run
+    python benchmarks/ppo_profile.py --quick      # smoke run, about a minute on an idle machine
 
 PPO: tuned_examples/ppo/halfcheetah_vanilla_multitask.py (6 tasks x 1 runner x 4
 envs, 2048 env steps per task per update, minibatches of 384, 10 epochs); APPO:
 tuned_examples/appo/halfcheetah_vanilla_multitask.py (6 x 1 x 4, 512 env steps per
-task per train batch, 8 full-batch steps). One warm-up iteration, then the median
-over `--iterations` of each part's time per iteration, its calls per iteration and
-its median time per call. The parts are timed with `time.perf_counter` around the
+task per train batch, 8 full-batch steps). One warm-up iteration (APPO: until the
+first samples arrived), then the median over `--iterations` of each part's time per
+iteration, its calls per iteration and its median time per call. The parts are timed with `time.perf_counter` around the
 driver's calls (sampling, the env runners' state sync, the learner group's update,
 the weight sync) and the learner's own methods (the learner connector with GAE or
 v-trace's inputs, each minibatch's `_update` and, inside it, forward, loss, backward
@@ -106,21 +106,27 @@ def profile(name: str, iterations: int, quick: bool) -> tuple[list[str], dict]:
     try:
         rec = instrument(algo, name)
         result = algo.train()  # warm-up (first sampling, first optimizer steps)
+        while _sampled(result) == 0:  # APPO: until the first samples have arrived
+            result = algo.train()
         rec.take()
         per_iter, walls, steps = [], [], []
-        first = result["env_runners"]["num_env_steps_sampled_lifetime"]
+        first = _sampled(result)
         for _ in range(iterations):
             t0 = time.perf_counter()
             result = algo.train()
             walls.append(time.perf_counter() - t0)
             per_iter.append(rec.take())
-            now = result["env_runners"]["num_env_steps_sampled_lifetime"]
+            now = _sampled(result)
             steps.append(now - first)
             first = now
         rows = breakdown(rec.names, walls, per_iter, steps, threaded_learner=name == "appo")
         return rows, result
     finally:
         algo.stop()
+
+
+def _sampled(result: dict) -> int:
+    return result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """How cost grows: time per round against runners and tasks, real and trivially cheap envs.
 
     python benchmarks/scaling.py [--seconds 10] [--out benchmarks/scaling.md]
-    python benchmarks/scaling.py --quick        # ~1-2 minute smoke run, tiny layouts
+    python benchmarks/scaling.py --quick        # smoke run (tiny layouts), a minute or two idle
 
 Two axes: runners (6 tasks x `--runners-per-task` 1, 2, 4) and tasks (2, 6, 10 tasks
 x 1 runner), each with the HalfCheetah variants ("real": the paper's six first, then
@@ -119,7 +119,9 @@ def appo_rates(config, seconds: float) -> dict[str, float]:
     """APPO's env steps sampled and trained (each once) per second after a warm-up."""
     algo = config.build_algo()
     try:
-        result = algo.train()  # warm-up
+        result = algo.train()  # warm-up, until the first samples have arrived
+        while _appo_counts(result)["sampled"] == 0:
+            result = algo.train()
         first, start = _appo_counts(result), time.perf_counter()
         while time.perf_counter() - start < seconds:
             result = algo.train()
@@ -136,7 +138,7 @@ def appo_rates(config, seconds: float) -> dict[str, float]:
 def _appo_counts(result: dict) -> dict[str, int]:
     learners = result.get("learners", {}).get("__all_modules__", {})
     return {
-        "sampled": result["env_runners"]["num_env_steps_sampled_lifetime"],
+        "sampled": result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0),
         "trained": learners.get("num_env_steps_trained_lifetime", 0),
     }
 
