@@ -8,13 +8,14 @@ envs, 2048 env steps per task per update, minibatches of 384, 10 epochs); APPO:
 tuned_examples/appo/halfcheetah_vanilla_multitask.py (6 x 1 x 4, 512 env steps per
 task per train batch, 8 full-batch steps). One warm-up iteration (APPO: until the
 first samples arrived), then the median over `--iterations` of each part's time per
-iteration, its calls per iteration and its median time per call. The parts are timed with `time.perf_counter` around the
-driver's calls (sampling, the env runners' state sync, the learner group's update,
-the weight sync) and the learner's own methods (the learner connector with GAE or
-v-trace's inputs, each minibatch's `_update` and, inside it, forward, loss, backward
-and the optimizer step). RLlib's own timers and the runners' per-step timers of the
-last iteration follow the table as RLlib reports them (RLlib's timers are moving
-averages, not this iteration's values).
+iteration, its calls per iteration and its median time per call. The parts are
+timed with `time.perf_counter` around the driver's calls (sampling, the env
+runners' state sync, the learner group's update, the weight sync) and the
+learner's own methods (the learner connector with GAE or v-trace's inputs, each
+minibatch's `_update` and, inside it, forward, loss, backward and the optimizer
+step). RLlib's own timers and the runners' per-step timers of the last iteration
+follow the table as RLlib reports them (RLlib's timers are moving averages, not
+this iteration's values).
 """
 
 from __future__ import annotations
