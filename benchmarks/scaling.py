@@ -123,7 +123,10 @@ def appo_rates(config, seconds: float) -> dict[str, float]:
         while _appo_counts(result)["sampled"] == 0:
             result = algo.train()
         first, start = _appo_counts(result), time.perf_counter()
-        while time.perf_counter() - start < seconds:
+        # At least `seconds`, and (up to 10 x as long) until new samples were counted.
+        while (elapsed := time.perf_counter() - start) < seconds or (
+            _appo_counts(result)["sampled"] == first["sampled"] and elapsed < 10 * seconds
+        ):
             result = algo.train()
         elapsed = time.perf_counter() - start
         last = _appo_counts(result)
