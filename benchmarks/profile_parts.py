@@ -104,12 +104,11 @@ def breakdown(
         if name == STEP_PARTS[-1]:
             rest = [total(c, STEP) - sum(total(c, p) for p in STEP_PARTS) for c in per_iter]
             row("    rest of the step (batch to tensors, metrics)", rest, None, [])
-    if not threaded_learner:
-        rest = [
-            total(c, UPDATE) - total(c, CONNECTOR) - total(c, TO_TENSORS) - total(c, STEP)
-            for c in per_iter
-        ]
-        row("  rest of the update (minibatch slicing, metrics, hooks)", rest, None, [])
+            rest = [
+                total(c, UPDATE) - total(c, CONNECTOR) - total(c, TO_TENSORS) - total(c, STEP)
+                for c in per_iter
+            ]
+            row("  rest of the update (minibatch slicing, metrics, hooks)", rest, None, [])
     rest = [
         w - sum(total(c, n) for n in names if n.startswith(DRIVER_PARTS))
         for w, c in zip(walls, per_iter, strict=True)
@@ -118,8 +117,9 @@ def breakdown(
     if threaded_learner:
         lines += [
             "",
-            "APPO's minibatch steps run in the learner thread, concurrently with the driver's "
-            "parts: their share is the learner thread's busy time, not part of the sum.",
+            "APPO's minibatch steps run in RLlib's learner thread: the driver's learner group "
+            "update holds them only as far as it waits for that thread (a negative rest of "
+            "the update: they overlapped with the driver's other parts).",
         ]
     return lines
 
