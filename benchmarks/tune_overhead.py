@@ -133,11 +133,9 @@ def main() -> None:
         "| what | env steps/s (median) | all runs |",
         "| --- | ---: | --- |",
         f"| (c) direct loop | {statistics.median(d for d, _ in pairs):.0f} | "
-        + ", ".join(f"{d:.0f}" for d, _ in pairs)
-        + " |",
+        + ", ".join(f"{d:.0f}" for d, _ in pairs) + " |",
         f"| (c) through Tune (`rllib train`) | {statistics.median(t for _, t in pairs):.0f} | "
-        + ", ".join(f"{t:.0f}" for _, t in pairs)
-        + " |",
+        + ", ".join(f"{t:.0f}" for _, t in pairs) + " |",
         "",
         f"- tune/direct per pair: {', '.join(f'{r:.3f}' for r in ratios)}; "
         f"median {statistics.median(ratios):.3f} (target >= 0.95)",
