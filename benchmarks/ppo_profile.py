@@ -97,7 +97,10 @@ def instrument(algo, name: str) -> Recorder:
         strict=True,
     ):  # fmt: skip
         rec.wrap(owner, attr, label)
-    rec.wrap(group, "sync_weights", "weight sync")
+    if name == "ppo":
+        rec.wrap(group, "sync_weights", "weight sync")
+    else:  # APPO pushes weights and connector states to its state server (or syncs states)
+        rec.wrap(group, "get_merged_env_runner_state", "weight sync (state for the server)")
     return rec
 
 
