@@ -4,7 +4,9 @@ Ray's on-prem `local` provider reaches every node over SSH, so three loopback
 addresses served by one sshd look like a head and two worker machines to
 `ray up docker/cluster.loopback.yaml`. Everything lives in one directory (default
 /tmp/mtrl-loopback): a fresh client key, the host key, the sshd config, its log and
-pid, and the Ray auth token the cluster uses, so `stop` removes every trace.
+pid, the Ray auth token the cluster uses, and `bin/python`, `bin/ray`: the
+interpreter that ran `start` (a virtualenv's too), which the nodes run. `stop`
+removes every trace.
 
     sudo python docker/loopback_sshd.py start     # as root: sshd must bind port 22
     sudo python docker/loopback_sshd.py stop
@@ -86,6 +88,7 @@ def start(d: Path) -> None:
     (d / "auth_token").write_text(secrets.token_hex(32))
     (d / "auth_token").chmod(0o600)
     (d / "sshd_config").write_text(_config(d))
+    _write_interpreter(d / "bin")
     if not PRIVSEP_DIR.exists():
         PRIVSEP_DIR.mkdir(mode=0o755)
         (d / "created_privsep_dir").touch()
@@ -97,6 +100,24 @@ def start(d: Path) -> None:
             sys.exit(f"sshd did not come up; see {d}/sshd.log")
         time.sleep(0.1)
     print(f"sshd on {', '.join(ADDRESSES)}:{PORT}; key {d}/id_ed25519")
+
+
+def _write_interpreter(bin_dir: Path) -> None:
+    """`bin_dir/python` and `bin_dir/ray`: this interpreter, and Ray's CLI run by it.
+
+    The cluster config's setup and `ray start` commands call these, so every node
+    runs the Python (and so the Ray and mtrl_ray) that started the cluster, a
+    virtualenv's included: SSH sessions get a login shell whose PATH is the
+    system's, not the caller's.
+    """
+    bin_dir.mkdir(mode=0o700, exist_ok=True)
+    scripts = {
+        "python": f'exec {sys.executable} "$@"\n',
+        "ray": f'exec {sys.executable} -m ray.scripts.scripts "$@"\n',
+    }
+    for name, line in scripts.items():
+        (bin_dir / name).write_text("#!/bin/sh\n" + line)
+        (bin_dir / name).chmod(0o700)
 
 
 def stop(d: Path) -> None:

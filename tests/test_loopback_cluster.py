@@ -4,7 +4,9 @@ docker/cluster.loopback.yaml with Ray's on-prem `local` provider against the thr
 sshd of docker/loopback_sshd.py (127.0.0.1-3): `ray up` starts a head and two workers
 over SSH, runs the setup commands and file mounts, `rllib train` runs a two-task A2C
 on the cluster, one worker node is killed mid-run, and `ray down` tears it all down.
-Nothing is mocked. Needs root (sshd binds port 22), openssh-server and rsync (.ci/run
+All of it runs from a virtualenv (`--system-site-packages`), as a user's would, and
+every node runs that venv's Python (docker/loopback_sshd.py's `bin/`). Nothing is
+mocked. Needs root (sshd binds port 22), openssh-server and rsync (.ci/run
 installs them), and no other Ray on the machine: on one machine `ray down` runs
 `ray stop` on each node, which stops every Ray process there.
 """
@@ -80,6 +82,15 @@ def _env() -> dict[str, str]:
         RAY_AUTH_TOKEN_PATH=str(STATE / "auth_token"),
     )
     return env
+
+
+@pytest.fixture(scope="module")
+def python(tmp_path_factory) -> str:
+    """A virtualenv's interpreter (sharing this one's packages): the whole cluster, the
+    driver and `ray up`/`ray down` run from it, as from a user's activated venv."""
+    venv = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    return str(venv / "bin" / "python")
 
 
 def _run(*cmd: str, timeout: float) -> subprocess.CompletedProcess:
@@ -165,16 +176,18 @@ def _task_steps(result: dict, task: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(python):
     """`ray up` of the loopback config; `ray down` and a check that nothing is left."""
     saved = {p: p.read_bytes() for p in RAY_UP_FILES if p.exists()}
     had_ray_dir = RAY_DIR.exists()  # `ray up` creates /tmp/ray for its state files
     control_dirs = _control_dirs()
     try:
-        started = _run(sys.executable, str(SSHD_SCRIPT), "start", timeout=60)
+        started = _run(python, str(SSHD_SCRIPT), "start", timeout=60)
         assert started.returncode == 0, started.stderr
-        up = _run("ray", "up", str(CLUSTER), "-y", "--no-config-cache", timeout=600)
+        up = _run(*_ray(python), "up", str(CLUSTER), "-y", "--no-config-cache", timeout=600)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        # The head's setup ran the venv's interpreter (`ray up` shows the head's only).
+        assert f"with {python}" in up.stdout + up.stderr, up.stdout[-3000:]
         deadline = time.monotonic() + 240
         alive: list[dict] = []
         while len(alive) < 3:
@@ -184,15 +197,18 @@ def cluster():
                 alive = [n for n in _nodes().values() if n["state"] == "ALIVE"]
             except OSError:  # the dashboard is still starting
                 pass
+        for ip in ("127.0.0.1", *WORKER_IPS):  # each node's Ray runs the venv's Python
+            on_node = [c for c in _cluster_processes().values() if f"={ip} " in c]
+            assert any(c.startswith(f"{python} ") for c in on_node), (ip, on_node)
         yield
     finally:
         # A Ray started elsewhere on the machine since this test began would be
         # stopped by `ray down` too: then the cluster goes by pid, and the test fails.
         others = _other_ray()
-        down = None if others else _run("ray", "down", str(CLUSTER), "-y", timeout=300)
+        down = None if others else _run(*_ray(python), "down", str(CLUSTER), "-y", timeout=300)
         if others:
             _kill(_cluster_processes())
-        _run(sys.executable, str(SSHD_SCRIPT), "stop", timeout=60)
+        _run(python, str(SSHD_SCRIPT), "stop", timeout=60)
         deadline = time.monotonic() + 20  # SSH masters linger 10 s (ControlPersist)
         while (leftover := list(_cluster_processes())) and time.monotonic() < deadline:
             time.sleep(1)
@@ -212,8 +228,14 @@ def cluster():
     assert not STATE.exists()
 
 
+def _ray(python: str) -> list[str]:
+    """Ray's CLI run by `python` (a venv made with --system-site-packages has no `ray`
+    script of its own)."""
+    return [python, "-m", "ray.scripts.scripts"]
+
+
 @pytest.fixture(scope="module")
-def run_with_node_loss(cluster, tmp_path_factory):
+def run_with_node_loss(cluster, python, tmp_path_factory):
     """`rllib train` on the cluster; a worker node hosting a runner is killed mid-run.
 
     Returns the runners seen before the kill, the victim runner (as seen then), the
@@ -221,7 +243,8 @@ def run_with_node_loss(cluster, tmp_path_factory):
     """
     storage = tmp_path_factory.mktemp("runs")
     cmd = [
-        "rllib", "train", "file", "tuned_examples/a2c/halfcheetah_vanilla_multitask.py",
+        python, "-m", "mtrl_ray.cli", "train", "file",
+        "tuned_examples/a2c/halfcheetah_vanilla_multitask.py",
         "--ray-address", GCS, "--tasks", ",".join(TASKS), "--envs-per-runner", "4",
         "--stop-iters", "1000", "--checkpoint-every", "1000", "--storage-path", str(storage),
     ]  # fmt: skip
