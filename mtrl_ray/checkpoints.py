@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from mtrl_ray.legacy_keys import current_names
+
 MANIFEST = "mtrl_ray.json"
 #: The module's tensors, for weights-only loading.
 WEIGHTS = "module_weights.pt"
@@ -217,6 +219,9 @@ def checkpoints_by_env_steps(trial: str | Path) -> dict[int, Path]:
 def read_weights(info: CheckpointInfo, what: str = "weights") -> dict[str, torch.Tensor]:
     """The checkpoint's module tensors, loaded weights-only (no pickled code runs).
 
+    Tensors are named as the module names them now (older checkpoints' names are
+    renamed: `mtrl_ray.legacy_keys`).
+
     Args:
         info: The checkpoint.
         what: How error messages name the file's role, e.g. "teacher weights".
@@ -227,11 +232,12 @@ def read_weights(info: CheckpointInfo, what: str = "weights") -> dict[str, torch
     if not info.weights_path.is_file():
         raise CheckpointError(f"checkpoint {info.path} has no {WEIGHTS} ({what})")
     try:
-        return torch.load(info.weights_path, map_location="cpu", weights_only=True)
+        weights = torch.load(info.weights_path, map_location="cpu", weights_only=True)
     except Exception as e:  # any corruption: report the file, not a traceback
         raise CheckpointError(
             f"cannot read {what} {info.weights_path}: {type(e).__name__}: {e}"
         ) from None
+    return current_names(weights)
 
 
 def is_complete(path: str | Path) -> bool:

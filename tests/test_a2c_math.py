@@ -320,6 +320,6 @@ def test_independent_heads_train_as_single_task_runs(per_task):
             learner._update(batch)
             update_observation_statistics(learner.module, batch)
     after_two, after_one = module_two.state_dict(), module_one.state_dict()
-    assert not torch.equal(after_one["log_std"], start["log_std"][:1])  # it trained
+    assert not torch.equal(after_one["actor.log_std"], start["actor.log_std"][:1])  # it trained
     close = [torch.allclose(after_two[k][:1], after_one[k], rtol=0, atol=2e-5) for k in after_one]
     assert all(close) if per_task else not all(close)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 TWO_TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
 COUNT = "obs_normalizer.count"
-TARGET_COUNT = "_target_policy.obs_normalizer.count"
+TARGET_COUNT = "_target_obs_normalizer.count"
 
 
 def _train_until(algo, done, seconds: float) -> dict:

@@ -312,8 +312,8 @@ def test_model_config_override_reaches_the_module(tmp_path, capsys):
     spec = example.config.get_rl_module_spec()
     spec.observation_space, spec.action_space = OBS_SPACE, ACT_SPACE
     module = spec.build()
-    assert torch.all(module.log_std == -1.5)
-    assert module.actor_trunk(torch.zeros(1, 17)).shape == (1, 32)
+    assert torch.all(module.actor.log_std == -1.5)
+    assert module.actor.trunk(torch.zeros(1, 17)).shape == (1, 32)
 
     argv = ["train", "file", str(EXAMPLE), "--storage-path", str(tmp_path / "runs")]
     assert main([*argv, "--config", '{"model_config": {"fcnet_hiddens": [8]}}']) == 2

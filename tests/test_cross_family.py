@@ -143,7 +143,7 @@ def test_a2c_loss_and_gradients_are_the_own_dims_ones(input_layer):
     for i, t in enumerate(batch[TASK_ID].tolist()):
         act = OWN[t][1]
         mean = fwd[Columns.ACTION_DIST_INPUTS][i, :act]
-        log_std = module.log_std[t, :act]
+        log_std = module.actor.log_std[t, :act]
         pi = torch.distributions.Normal(mean, log_std.exp())
         logp = pi.log_prob(batch[Columns.ACTIONS][i, :act]).sum()
         vf = (batch[Columns.VALUE_TARGETS][i] - fwd[Columns.VF_PREDS][i]) ** 2
@@ -159,10 +159,10 @@ def test_a2c_loss_and_gradients_are_the_own_dims_ones(input_layer):
     named = dict(zip([n for n, _ in module.named_parameters()], grads, strict=True))
     # No padded dim gets a gradient: Hopper's log-std and output columns past 3, and
     # (per-task input layer) the weights reading its padded observation dims.
-    assert not named["log_std"][2, 3:].any()
-    assert not named["actor_heads.out.weight"][2][:, 3:].any()
+    assert not named["actor.log_std"][2, 3:].any()
+    assert not named["actor.heads.out.weight"][2][:, 3:].any()
     if input_layer == "task":
-        assert not named["actor_encoder.weight"][2][11:].any()
+        assert not named["actor.encoder.weight"][2][11:].any()
         assert not named["critic_encoder.weight"][2][11:].any()
 
 
@@ -188,7 +188,7 @@ def test_distillation_kl_ignores_padded_dims():
     for i, t in enumerate(batch[TASK_ID].tolist()):
         act = OWN[t][1]
         student = torch.distributions.Normal(
-            fwd[Columns.ACTION_DIST_INPUTS][i, :act], module.log_std[t, :act].exp()
+            fwd[Columns.ACTION_DIST_INPUTS][i, :act], module.actor.log_std[t, :act].exp()
         )
         teacher = torch.distributions.Normal(mu_t[i, :act], log_std_t[i, :act].exp())
         kls.append(torch.distributions.kl_divergence(teacher, student).sum())
@@ -235,7 +235,7 @@ def test_single_family_module_is_unchanged():
         action_space=gym.spaces.Box(-1.0, 1.0, (6,)),
         model_config=asdict(shape),
     )
-    assert not any(n.startswith(("actor_encoder", "critic_encoder")) for n in module.state_dict())
+    assert not any(n.startswith(("actor.encoder", "critic_encoder")) for n in module.state_dict())
     assert module.get_train_action_dist_cls() is TorchDiagGaussian
     out = module.forward_inference({Columns.OBS: torch.zeros(2, 17), TASK_ID: torch.tensor([0, 1])})
     assert out[Columns.ACTION_DIST_INPUTS].shape == (2, 12)

@@ -32,10 +32,10 @@ def finite_learner_results(result: dict) -> dict:
 def padded_dims_untouched(algo, start: dict) -> None:
     after = learner_weights(algo)
     # Hopper (task 1) has 3 action dims of the padded 6: no gradient on the rest.
-    assert torch.equal(torch.as_tensor(after["log_std"])[1, 3:],
-                       torch.as_tensor(start["log_std"])[1, 3:])  # fmt: skip
-    assert not torch.equal(torch.as_tensor(after["log_std"])[1, :3],
-                           torch.as_tensor(start["log_std"])[1, :3])  # fmt: skip
+    assert torch.equal(torch.as_tensor(after["actor.log_std"])[1, 3:],
+                       torch.as_tensor(start["actor.log_std"])[1, 3:])  # fmt: skip
+    assert not torch.equal(torch.as_tensor(after["actor.log_std"])[1, :3],
+                           torch.as_tensor(start["actor.log_std"])[1, :3])  # fmt: skip
 
 
 @pytest.mark.slow

@@ -54,8 +54,8 @@ def test_cross_family_run_trains_and_records_each_task_sizes(checkpoint):
     weights = torch.load(info.weights_path, weights_only=True)
     # Trained: Hopper's own log-std moved from its initial 0, its padded dims did not
     # (they get no gradient).
-    assert weights["log_std"][2, :3].abs().min() > 0
-    assert not weights["log_std"][2, 3:].any()
+    assert weights["actor.log_std"][2, :3].abs().min() > 0
+    assert not weights["actor.log_std"][2, 3:].any()
 
 
 @pytest.mark.slow

@@ -74,11 +74,11 @@ def test_new_head_of_a_held_out_variant_trains_alone(checkpoint):
         algo.stop()
     for name, value in source.items():
         value = value.to(after[name].dtype)
-        if name.startswith(("actor_trunk", "critic_trunk")):
+        if name.startswith(("actor.trunk", "critic_trunk")):
             assert torch.equal(after[name], value), name
         else:  # per task (the input layers too, with input_layer="task")
             assert torch.equal(after[name][:3], value[:3]), f"old heads' {name} changed"
-    for name in ("actor_encoder.weight", "actor_heads.out.weight", "log_std"):
+    for name in ("actor.encoder.weight", "actor.heads.out.weight", "actor.log_std"):
         assert not torch.equal(after[name][3], start[name][3]), f"new {name} did not train"
     assert float(after["obs_normalizer.count"][3]) > 0
 

@@ -27,9 +27,9 @@ from mtrl_ray.training import RunSettings, train
 
 REPO = Path(__file__).resolve().parents[1]
 LAST = {
-    "actor_heads.out.weight",
-    "actor_heads.out.bias",
-    "log_std",
+    "actor.heads.out.weight",
+    "actor.heads.out.bias",
+    "actor.log_std",
     "critic_heads.out.weight",
     "critic_heads.out.bias",
 }
@@ -60,7 +60,7 @@ def test_adding_a_head_leaves_existing_heads_outputs_unchanged():
     old = _module(("a", "b"), seed=0)
     old.obs_normalizer.update(torch.randn(50, 2) * 3 + 1, torch.randint(0, 2, (50,)))
     new = _module(("a", "b", "c"), seed=1)
-    fresh_c = new.actor_heads.out.weight[2].clone()
+    fresh_c = new.actor.heads.out.weight[2].clone()
     load_fine_tune_start(new, old.state_dict(), head_sources(("a", "b"), ("a", "b", "c"), None))
     obs = torch.randn(20, 2)
     for head in (0, 1):
@@ -70,11 +70,11 @@ def test_adding_a_head_leaves_existing_heads_outputs_unchanged():
         torch.testing.assert_close(
             after[Columns.ACTION_DIST_INPUTS], before[Columns.ACTION_DIST_INPUTS], rtol=0, atol=0
         )
-    assert torch.equal(new.actor_heads.out.weight[2], fresh_c)  # the new head is fresh
+    assert torch.equal(new.actor.heads.out.weight[2], fresh_c)  # the new head is fresh
     assert float(new.obs_normalizer.count[2]) == 0.0
     # With a source head, the new task starts as a copy of it.
     load_fine_tune_start(new, old.state_dict(), head_sources(("a", "b"), ("a", "b", "c"), "b"))
-    assert torch.equal(new.actor_heads.out.weight[2], old.actor_heads.out.weight[1])
+    assert torch.equal(new.actor.heads.out.weight[2], old.actor.heads.out.weight[1])
     assert torch.equal(new.obs_normalizer.mean[2], old.obs_normalizer.mean[1])
 
 
@@ -149,11 +149,11 @@ def test_new_head_trains_alone(ray_module, source_checkpoint):
     assert list(result["env_runners"][metrics.PER_TASK]) == [HEAVY_POINT_MASS_ID]
     for name, value in source.items():
         value = value.to(after[name].dtype)
-        if name.startswith(("actor_trunk", "critic_trunk")):
+        if name.startswith(("actor.trunk", "critic_trunk")):
             assert torch.equal(after[name], value), name
         else:  # per task: row 0 is the old head, row 1 the new one
             assert torch.equal(after[name][0], value[0]), f"old head's {name} changed"
-    assert not torch.equal(after["actor_heads.out.weight"][1], start["actor_heads.out.weight"][1])
+    assert not torch.equal(after["actor.heads.out.weight"][1], start["actor.heads.out.weight"][1])
     assert float(after["obs_normalizer.count"][1]) > 0
 
 

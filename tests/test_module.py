@@ -70,15 +70,15 @@ def test_every_parameter_gets_a_gradient_and_only_from_its_task():
     module.zero_grad()
     out = module.forward_train(batch(4, [1] * 4))
     (out[Columns.ACTION_DIST_INPUTS].sum() + out[Columns.VF_PREDS].sum()).backward()
-    head = module.actor_heads.out.weight.grad
+    head = module.actor.heads.out.weight.grad
     assert head[1].abs().sum() > 0
     assert head[0].abs().sum() == 0 and head[2].abs().sum() == 0
 
 
 def test_shared_layer_counts_are_configurable():
     module = build(actor_shared_layers=1, critic_shared_layers=0)
-    assert len(module.actor_trunk) == 2  # one Linear + Tanh
-    assert len(module.actor_heads.hidden) == 1
+    assert len(module.actor.trunk) == 2  # one Linear + Tanh
+    assert len(module.actor.heads.hidden) == 1
     assert len(module.critic_trunk) == 0 and len(module.critic_heads.hidden) == 2
     with pytest.raises(ValueError, match="actor_shared_layers"):
         build(actor_shared_layers=3)
@@ -88,7 +88,7 @@ def test_one_task_is_the_plain_network():
     module = build(tasks=("HalfCheetahSmallFoot-v0",))
     b = {Columns.OBS: torch.randn(5, 17)}  # no task column needed with one task
     out = module.forward_train(b)
-    lin = module.actor_heads.out
+    lin = module.actor.heads.out
     assert isinstance(lin, TaskLinear) and lin.weight.shape[0] == 1
     assert out[Columns.ACTION_DIST_INPUTS].shape == (5, 12)
 
@@ -156,9 +156,9 @@ def test_numpy_policy_equals_the_torch_forward_and_follows_set_state(shape):
     learner_module = build(**shape)
     with torch.no_grad():  # statistics and heads away from their initial values
         learner_module.obs_normalizer.update(3 * torch.randn(64, 17) + 1, torch.full((64,), task))
-        for p in learner_module.actor_heads.parameters():
+        for p in learner_module.actor.heads.parameters():
             p.normal_(0.0, 0.3)
-        learner_module.log_std.normal_(0.0, 0.3)
+        learner_module.actor.log_std.normal_(0.0, 0.3)
     runner_module.set_state(learner_module.get_state(inference_only=True))
     obs = batch(16, [task] * 16, seed=1)
     expected = learner_module.forward_inference(obs)[Columns.ACTION_DIST_INPUTS].numpy()

@@ -75,7 +75,7 @@ def test_two_tasks_on_pinned_runners(ray_local, lean):
         assert steps == [40, 40]
         after = learner_weights(algo)
         changed = [k for k in before if not torch.equal(before[k], after[k])]
-        assert any("actor_heads" in k for k in changed) and any("critic" in k for k in changed)
+        assert any("actor.heads" in k for k in changed) and any("critic" in k for k in changed)
         # Both tasks' normalization statistics grew; each only from its own samples.
         assert after["obs_normalizer.count"].tolist() == [40.0, 40.0]
     finally:

@@ -7,7 +7,7 @@ everything. A module for other tasks than the checkpoint's takes each task's hea
 from the checkpoint's head of the same task, else from a chosen source head, else
 keeps its fresh initialization (a new head).
 
-Across body families, the input layers (`actor_encoder`, `critic_encoder`) are per-task
+Across body families, the input layers (`actor.encoder`, `critic_encoder`) are per-task
 layers with `input_layer="task"` and shared ones with "family" (rows by family). The
 padded sizes of checkpoint and module may differ (a new head of a bigger body): a row
 (or a shared tensor) is copied over the leading block both have; the rest keeps its
@@ -24,11 +24,11 @@ from torch import nn
 #: What `trainable` can say.
 TRAINABLE = ("last", "heads", "all")
 #: Parameters and buffers holding one row per task (the rest is shared by all tasks).
-PER_TASK_PREFIXES = ("actor_heads.", "critic_heads.", "log_std", "obs_normalizer.")
+PER_TASK_PREFIXES = ("actor.heads.", "critic_heads.", "actor.log_std", "obs_normalizer.")
 #: The input layers of a cross-family module: one row per task or per family.
-ENCODER_PREFIXES = ("actor_encoder.", "critic_encoder.")
-_LAST = ("actor_heads.out.", "critic_heads.out.", "log_std")
-_HEADS = ("actor_heads.", "critic_heads.", "log_std")
+ENCODER_PREFIXES = ("actor.encoder.", "critic_encoder.")
+_LAST = ("actor.heads.out.", "critic_heads.out.", "actor.log_std")
+_HEADS = ("actor.heads.", "critic_heads.", "actor.log_std")
 
 
 def per_task_prefixes(module: nn.Module) -> tuple[str, ...]:

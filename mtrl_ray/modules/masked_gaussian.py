@@ -64,6 +64,8 @@ class MaskedDiagGaussian(TorchDiagGaussian):
     @staticmethod
     @override(TorchDiagGaussian)
     def required_input_dim(space: gym.Space, **kwargs) -> int:
+        if space.shape is None:
+            raise ValueError(f"a masked Gaussian needs a Box action space, got {space}")
         return 3 * int(np.prod(space.shape))
 
     @classmethod

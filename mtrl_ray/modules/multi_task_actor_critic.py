@@ -1,8 +1,9 @@
 """The multi-head actor-critic RLModule of the paper (Arora et al., section 3.1.4).
 
-Actor: a trunk of hidden layers shared by all tasks, then per task the remaining
-hidden layers and a Gaussian head (mean per action dimension, and a per-task
-log-std vector). Critic: its own shared trunk (default: one layer) and per task
+Actor (`mtrl_ray.modules.actor.Actor`, the one definition of the policy network):
+a trunk of hidden layers shared by all tasks, then per task the remaining hidden
+layers and a Gaussian head (mean per action dimension, and a per-task log-std
+vector). Critic: its own shared trunk (default: one layer) and per task
 the remaining layers and a value output. How many layers are shared is set per
 network; with one task this is the plain single-task A2C network.
 
@@ -35,14 +36,19 @@ from ray.rllib.utils.annotations import override
 from torch import nn
 
 from mtrl_ray.columns import TASK_ID
+from mtrl_ray.legacy_keys import current_names
+from mtrl_ray.modules.actor import Actor
 from mtrl_ray.modules.masked_gaussian import MaskedDiagGaussian
 from mtrl_ray.modules.model_config import MultiTaskModelConfig
 from mtrl_ray.modules.observation_normalizer import TaskObservationNormalizer
-from mtrl_ray.modules.task_layers import TaskLinear, TaskMLP, shared_mlp
+from mtrl_ray.modules.task_layers import TaskLinear, TaskMLP, shared_mlp, trunk_features
 
 
 class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     """Shared trunk + one Gaussian policy head and one value head per task."""
+
+    # Each task's input-layer row across body families (None otherwise): a buffer.
+    encoder_rows: torch.Tensor | None
 
     @override(TorchRLModule)
     def setup(self) -> None:
@@ -54,15 +60,23 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
 
         self.obs_normalizer = TaskObservationNormalizer(num_tasks, obs_dim, clip=cfg.obs_clip)
         if cfg.mixed:
-            self._register_task_shapes(obs_dim, act_dim)
+            self._check_padded_sizes(obs_dim, act_dim)
+        # Which input-layer row each task reads (across body families; a constant
+        # derived from the config, never saved).
+        rows = None if cfg.encoder_rows is None else torch.tensor(cfg.encoder_rows)
+        self.register_buffer("encoder_rows", rows, persistent=False)
 
-        self.actor_encoder, self.actor_trunk, trunk_out = self._trunk(
-            obs_dim, cfg.actor_hiddens, cfg.actor_shared_layers
-        )
+        encoder, trunk, trunk_out = self._trunk(obs_dim, cfg.actor_hiddens, cfg.actor_shared_layers)
         own = cfg.actor_hiddens[cfg.actor_shared_layers :]
-        # Small output gain: initial means near 0, as CleanRL/SB3 do for the policy.
-        self.actor_heads = TaskMLP(num_tasks, trunk_out, own, act_dim, out_gain=0.01)
-        self.log_std = nn.Parameter(torch.full((num_tasks, act_dim), cfg.initial_log_std))
+        self.actor = Actor(
+            encoder,
+            trunk,
+            # Small output gain: initial means near 0, as CleanRL/SB3 do for the policy.
+            TaskMLP(num_tasks, trunk_out, own, act_dim, out_gain=0.01),
+            torch.full((num_tasks, act_dim), cfg.initial_log_std),
+            encoder_rows=None if encoder is None else rows,
+            action_mask=self._action_mask(act_dim) if cfg.mixed else None,
+        )
 
         # Runners only act; the critic lives on the learner.
         if cfg.critic and not self.inference_only:
@@ -72,18 +86,21 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             own = cfg.critic_hiddens[cfg.critic_shared_layers :]
             self.critic_heads = TaskMLP(num_tasks, trunk_out, own, 1, out_gain=1.0)
 
-    def _register_task_shapes(self, obs_dim: int, act_dim: int) -> None:
-        """Buffers of a cross-family module (derived from the config, never saved)."""
-        cfg = self.cfg
-        if max(cfg.task_obs_dims) != obs_dim or max(cfg.task_act_dims) != act_dim:
+    def _check_padded_sizes(self, obs_dim: int, act_dim: int) -> None:
+        """Raises ValueError unless the spaces are the padded task sizes."""
+        obs_dims, act_dims = self.cfg.task_obs_dims, self.cfg.task_act_dims
+        if obs_dims is None or act_dims is None:
+            raise ValueError("across body families, task_obs_dims and task_act_dims are needed")
+        if max(obs_dims) != obs_dim or max(act_dims) != act_dim:
             raise ValueError(
                 f"spaces {obs_dim}/{act_dim} are not the padded task sizes "
-                f"{max(cfg.task_obs_dims)}/{max(cfg.task_act_dims)}"
+                f"{max(obs_dims)}/{max(act_dims)}"
             )
-        mask = torch.arange(act_dim) < torch.tensor(cfg.task_act_dims).unsqueeze(1)
-        self.register_buffer("action_mask", mask.float(), persistent=False)
-        rows = cfg.encoder_rows or (0,) * len(cfg.tasks)
-        self.register_buffer("encoder_rows", torch.tensor(rows), persistent=False)
+
+    def _action_mask(self, act_dim: int) -> torch.Tensor:
+        """(num_tasks, act_dim): 1 on each task's own action dims, 0 on the padding."""
+        own = torch.tensor(self.cfg.task_act_dims).unsqueeze(1)
+        return (torch.arange(act_dim) < own).float()
 
     def _trunk(
         self, obs_dim: int, hiddens: tuple[int, ...], shared_layers: int
@@ -101,13 +118,6 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             return None, shared_mlp(obs_dim, shared), (shared[-1] if shared else obs_dim)
         encoder = TaskLinear(max(rows) + 1, obs_dim, shared[0], math.sqrt(2))
         return encoder, shared_mlp(shared[0], shared[1:]), shared[-1]
-
-    def _features(
-        self, encoder: TaskLinear | None, trunk: nn.Module, obs: torch.Tensor, task_id: torch.Tensor
-    ) -> torch.Tensor:
-        if encoder is not None:
-            obs = torch.tanh(encoder(obs, self.encoder_rows[task_id]))
-        return trunk(obs)
 
     # -- routing helpers ------------------------------------------------------------
 
@@ -136,15 +146,10 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             obs: Normalized observations.
             task_id: (B,) head index per sample.
         """
-        features = self._features(self.actor_encoder, self.actor_trunk, obs, task_id)
-        mean, log_std = self.actor_heads(features, task_id), self.log_std[task_id]
-        if not self.cfg.mixed:
-            return torch.cat([mean, log_std], dim=-1)
-        mask = self.action_mask[task_id]
-        return torch.cat([mean * mask, log_std * mask, mask], dim=-1)
+        return self.actor(obs, task_id)
 
     def numpy_policy(self, task_id: int) -> Callable[[np.ndarray], np.ndarray]:
-        """`policy_parameters` of normalized observations for one task, in numpy.
+        """The policy of raw observations for one task, in numpy (`Actor.numpy`).
 
         A runner acts on one task with 16 observations a step; through torch, the
         ten small ops of the actor cost ~130 us a step (dispatch, not arithmetic),
@@ -161,39 +166,8 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             obs (B, obs_dim) -> (B, 2 * act_dim) Gaussian mean and log-std, float32
             (across body families (B, 3 * act_dim), as `policy_parameters`).
         """
-        cfg, t = self.cfg, task_id
-
-        def view(x: torch.Tensor) -> np.ndarray:
-            return x.detach().numpy()
-
-        norm = self.obs_normalizer
-        mean, var = view(norm.mean)[t], view(norm.var)[t]
-        linears = [m for m in self.actor_trunk if isinstance(m, nn.Linear)]
-        trunk = [(view(m.weight).T, view(m.bias)) for m in linears]  # nn.Linear: x W^T + b
-        if self.actor_encoder is not None:  # TaskLinear: x W + b
-            row = int(self.encoder_rows[t])
-            trunk = [(view(self.actor_encoder.weight)[row], view(self.actor_encoder.bias)[row])]
-            trunk += [(view(m.weight).T, view(m.bias)) for m in linears]
-        mask = view(self.action_mask)[t] if cfg.mixed else None
-        heads = self.actor_heads
-        own = [(view(m.weight)[t], view(m.bias)[t]) for m in heads.hidden]  # TaskLinear: x W + b
-        out_w, out_b = view(heads.out.weight)[t], view(heads.out.bias)[t]
-        log_std = view(self.log_std)[t]
-
-        def policy(obs: np.ndarray) -> np.ndarray:
-            x = obs.astype(np.float32)
-            if cfg.normalize_observations:
-                std = np.sqrt(var + norm.eps).astype(np.float32)
-                x = np.clip((x - mean.astype(np.float32)) / std, -norm.clip, norm.clip)
-            for w, b in trunk + own:
-                x = np.tanh(x @ w + b)
-            mu = x @ out_w + out_b
-            if mask is None:
-                return np.concatenate([mu, np.broadcast_to(log_std, mu.shape)], axis=-1)
-            parts = [mu * mask, log_std * mask, mask]
-            return np.concatenate([np.broadcast_to(p, mu.shape) for p in parts], axis=-1)
-
-        return policy
+        normalizer = self.obs_normalizer if self.cfg.normalize_observations else None
+        return self.actor.numpy(task_id, normalizer)
 
     # -- RLModule API ---------------------------------------------------------------
 
@@ -221,7 +195,9 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
         return self._values(self._normalized_obs(batch, task_id), task_id)
 
     def _values(self, obs: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
-        features = self._features(self.critic_encoder, self.critic_trunk, obs, task_id)
+        features = trunk_features(
+            self.critic_encoder, self.encoder_rows, self.critic_trunk, obs, task_id
+        )
         return self.critic_heads(features, task_id).squeeze(-1)
 
     @override(TorchRLModule)
@@ -235,6 +211,11 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
     @override(TorchRLModule)
     def get_train_action_dist_cls(self) -> type[TorchDiagGaussian]:
         return MaskedDiagGaussian if self.cfg.mixed else TorchDiagGaussian
+
+    @override(TorchRLModule)
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Loads `state`, older checkpoints' tensor names included (`legacy_keys`)."""
+        super().set_state(current_names(state))
 
     @override(InferenceOnlyAPI)
     def get_non_inference_attributes(self) -> list[str]:

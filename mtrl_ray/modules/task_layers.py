@@ -94,3 +94,17 @@ def shared_mlp(in_features: int, hiddens: Sequence[int]) -> nn.Sequential:
         layers += [linear, nn.Tanh()]
         in_features = size
     return nn.Sequential(*layers)
+
+
+def trunk_features(
+    encoder: TaskLinear | None,
+    encoder_rows: torch.Tensor | None,
+    trunk: nn.Module,
+    obs: torch.Tensor,
+    task_id: torch.Tensor,
+) -> torch.Tensor:
+    """The shared layers' output: the input layer of each sample's task or family
+    (across body families: `encoder`, row `encoder_rows[task_id]`), then the trunk."""
+    if encoder is not None and encoder_rows is not None:
+        obs = torch.tanh(encoder(obs, encoder_rows[task_id]))
+    return trunk(obs)
