@@ -73,7 +73,7 @@ class Policy:
                 `module_weights.pt` (add it with `rllib upgrade-checkpoint`).
         """
         info = read_checkpoint(checkpoint)
-        if info.observation_shape is None or not info.weights_path.is_file():
+        if None in (info.observation_shape, info.action_shape) or not info.weights_path.is_file():
             raise CheckpointError(
                 f"checkpoint {info.path} has no {WEIGHTS} (or no spaces in {MANIFEST}): "
                 "add them with `rllib upgrade-checkpoint`"
@@ -88,12 +88,16 @@ class Policy:
     @property
     def observation_dim(self) -> int:
         """Length of one observation (across body families: the padded length)."""
-        return int(self.info.observation_shape[0])
+        shape = self.info.observation_shape
+        assert shape is not None  # `load` refuses a checkpoint without spaces
+        return int(shape[0])
 
     @property
     def action_dim(self) -> int:
         """Length of one action (across body families: the padded length)."""
-        return int(self.info.action_shape[0])
+        shape = self.info.action_shape
+        assert shape is not None  # `load` refuses a checkpoint without spaces
+        return int(shape[0])
 
     def sizes(self, task: str) -> tuple[int, int]:
         """The task's own (observation, action) lengths: what `act` takes and gives."""

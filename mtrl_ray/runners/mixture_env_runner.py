@@ -24,6 +24,8 @@ class MixtureEnvRunner(PinnedEnvRunner):
     each task's `teacher_fragment_fraction` says how mixed.
     """
 
+    module: Any  # RLlib's attribute: the student's RLModule, or the teacher while it acts
+
     @override(PinnedEnvRunner)
     def sample_fragment(self, *, state: Any = None, num_timesteps: int, compact: bool) -> list:
         self.load_weights(state)

@@ -77,10 +77,13 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
             pieces = [c for c in module_to_env.connectors if isinstance(c, SampleDiagGaussian)]
             if not pieces:
                 raise ValueError("compact sampling needs the lean connectors (SampleDiagGaussian)")
+            task_id = self.task_id
+            if task_id is None:
+                raise ValueError("compact sampling needs a runner with envs (a pinned task)")
             self._sampler = FragmentSampler(
                 env=self.env,
                 sample_actions=pieces[0],
-                task_id=self.task_id,
+                task_id=task_id,
                 seed=compat.runner_seed(self),
             )
         return self._sampler
@@ -136,7 +139,7 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         """This runner's Prometheus tags: the run's (from the config) and its task."""
         if getattr(self, "_tags", None) is None:
             run = monitoring.complete_run_tags(getattr(self.config, "metrics_tags", None))
-            self._tags = {**run, monitoring.TASK_TAG: self.task_name}
+            self._tags = {**run, monitoring.TASK_TAG: str(self.task_name)}
         return self._tags
 
     @override(SingleAgentEnvRunner)  # private: see _rllib_compat.PRIVATE_OVERRIDES
