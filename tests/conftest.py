@@ -18,6 +18,21 @@ OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (17,), np.float64)
 ACT_SPACE = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
 
 
+def cross_family_model_config(tasks, **kwargs):
+    """The module config of `tasks` of several body families: their sizes, their families."""
+    from mtrl_ray.envs import task_shapes
+    from mtrl_ray.modules.model_config import MultiTaskModelConfig
+
+    shapes = task_shapes(tasks)
+    return MultiTaskModelConfig(
+        tasks=tasks,
+        families=shapes.families,
+        task_obs_dims=shapes.obs_dims,
+        task_act_dims=shapes.act_dims,
+        **kwargs,
+    )
+
+
 RAY_FIXTURES = ("ray_local", "ray_module")
 
 

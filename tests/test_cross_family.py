@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import cross_family_model_config
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.distribution.torch.torch_distribution import TorchDiagGaussian
 
@@ -26,7 +27,7 @@ from mtrl_ray.connectors.teacher_targets import TEACHER_LOG_STD, TEACHER_MEAN
 from mtrl_ray.envs import PadSpaces, make_env, task_shapes
 from mtrl_ray.modules.fine_tuning import encoder_sources, head_sources, load_fine_tune_start
 from mtrl_ray.modules.masked_gaussian import MaskedDiagGaussian
-from mtrl_ray.modules.multi_task_actor_critic import MultiTaskActorCritic, MultiTaskModelConfig
+from mtrl_ray.modules.multi_task_actor_critic import MultiTaskActorCritic
 from mtrl_ray.tasks import make_pinned_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,14 +38,7 @@ OWN = {0: (17, 6), 1: (17, 6), 2: (11, 3)}  # HalfCheetah, Walker2d, Hopper
 
 def _module(tasks=TASKS, input_layer="task", seed=0, **kwargs) -> MultiTaskActorCritic:
     shapes = task_shapes(tasks)
-    config = MultiTaskModelConfig(
-        tasks=tasks,
-        families=shapes.families,
-        task_obs_dims=shapes.obs_dims,
-        task_act_dims=shapes.act_dims,
-        input_layer=input_layer,
-        **kwargs,
-    )
+    config = cross_family_model_config(tasks, input_layer=input_layer, **kwargs)
     torch.manual_seed(seed)
     return MultiTaskActorCritic(
         observation_space=gym.spaces.Box(-np.inf, np.inf, (shapes.obs_dim,)),

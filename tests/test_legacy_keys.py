@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import cross_family_model_config
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis import TARGET_NETWORK_ACTION_DIST_INPUTS
 from ray.rllib.core.rl_module.rl_module import RLModule
@@ -26,7 +27,6 @@ from mtrl_ray.checkpoints import read_checkpoint, read_weights
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.envs import task_shapes
 from mtrl_ray.legacy_keys import current_names
-from mtrl_ray.modules.model_config import MultiTaskModelConfig
 from mtrl_ray.policy import build_module
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,13 +100,7 @@ def test_rllib_module_files_load_every_tensor_in_the_optimizers_order(path):
 def _appo_module(seed: int) -> MultiTaskAPPOModule:
     tasks = ("HalfCheetahSmallFoot-v0", "Walker2dBigLeg-v0", "HopperSmallTorso-v0")
     shapes = task_shapes(tasks)
-    config = MultiTaskModelConfig(
-        tasks=tasks,
-        families=shapes.families,
-        task_obs_dims=shapes.obs_dims,
-        task_act_dims=shapes.act_dims,
-        input_layer="family",
-    )
+    config = cross_family_model_config(tasks, input_layer="family")
     torch.manual_seed(seed)
     module = MultiTaskAPPOModule(
         observation_space=gym.spaces.Box(-np.inf, np.inf, (shapes.obs_dim,)),
