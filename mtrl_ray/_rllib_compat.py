@@ -284,7 +284,7 @@ def recorded_search_space_keys(experiment: str) -> list[str] | None:
     try:
         with fs.open_input_file(f"{path}/tuner.pkl") as f:
             state = pickle.loads(f.readall())
-    except (FileNotFoundError, OSError):
+    except OSError:  # no such file (or unreadable): nothing recorded
         return None
     keys = state.get("__flattened_param_space_keys")
     return list(keys) if keys is not None else None

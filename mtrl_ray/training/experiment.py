@@ -130,43 +130,30 @@ def _as_recorded(space: dict[str, Any], settings: RunSettings) -> dict[str, Any]
     Raises:
         ValueError: the experiment's config had fields this version does not know.
     """
+    from ray.tune.utils import flatten_dict
+
     from mtrl_ray._rllib_compat import recorded_search_space_keys
 
     recorded = recorded_search_space_keys(f"{settings.storage}/{settings.name}")
     if recorded is None:
         return space
-    flat = _flatten(space)
-    # Tune's keys leave out empty dicts; they stay as they are.
-    lost = sorted(set(recorded) - {key for key, value in flat.items() if value != {}})
+    # Compared as Tune compares them: nested keys joined by "/", empty dicts left out.
+    present = set(flatten_dict(space))
+    lost = sorted(set(recorded) - present)
     if lost:
         raise ValueError(
             f"{settings.name} was started by an mtrl_ray whose config had "
             f"{', '.join(lost[:3])}{' ...' if len(lost) > 3 else ''}: resume it with that version"
         )
-    kept = {key: value for key, value in flat.items() if key in set(recorded) or value == {}}
-    return _unflatten(kept)
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dict keys joined by "/" as Tune does, but an empty dict kept as a leaf."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}/"))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for key, value in flat.items():
+    kept = dict(space)
+    for key in present - set(recorded):
         *parents, leaf = key.split("/")
-        node = tree
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = value
-    return tree
+        node = kept
+        for parent in parents:  # copies the dicts on the way: `space` stays as it is
+            node[parent] = dict(node[parent])
+            node = node[parent]
+        del node[leaf]
+    return kept
 
 
 def _check_local_storage(settings: RunSettings, resume: bool) -> None:
