@@ -56,6 +56,11 @@ def action_modes(runner) -> list[tuple[bool, bool]]:
 
 @pytest.mark.slow
 def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
+    from mtrl_ray.cli import _cluster_running
+
+    # A Ray some program started with ray.init() (this test's) is not one `rllib`
+    # would join, so it must not be taken for one (it would size its own Ray wrong).
+    assert not _cluster_running()
     assert main(train_args(tmp_path, "run", 400)) == 0
     out = capsys.readouterr().out
     assert "iter    2  steps       400" in out and "SmallFoot=" in out and "BigFoot=" in out
@@ -99,8 +104,17 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
         assert r["std"] == pytest.approx(np.std(r["returns"]))
     assert (tmp_path / "ev" / "evaluation.md").read_text().count("HalfCheetah") >= 4
 
+    # A checkpoint from before the manifest recorded the mapping was trained with
+    # RLlib's default (rescale and clip): evaluation sends actions the same way. (From
+    # here on the checkpoint is such a one; the transfer runner below checks it.)
+    manifest = last.path / "mtrl_ray.json"
+    data = json.loads(manifest.read_text())
+    del data["actions_for_env"]
+    manifest.write_text(json.dumps(data))
+    legacy = read_checkpoint(last.path)
+
     # Zero-shot transfer: the SmallFoot head on the held-out BigLeg variant.
-    group = make_evaluation_runners(last, 1, head=TASKS[0], variants=["HalfCheetahBigLeg-v0"])
+    group = make_evaluation_runners(legacy, 1, head=TASKS[0], variants=["HalfCheetahBigLeg-v0"])
     try:
         inside = group.foreach_env_runner(
             lambda r: (
@@ -110,9 +124,11 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
             ),
             local_env_runner=False,
         )
+        modes = group.foreach_env_runner(action_modes, local_env_runner=False)
     finally:
         group.stop()
     assert inside == [("HalfCheetahBigLeg-v0", 0, pytest.approx(0.046 * 1.25))]
+    assert modes == [[(True, False)]]  # the legacy checkpoint's mapping
     argv = ["evaluate", str(last.path), "--head", TASKS[0], "--tasks", "HalfCheetahBigLeg-v0"]
     argv += ["--deterministic"]  # mean actions: a file of their own
     assert main([*argv, "--episodes", "1", "--out", str(tmp_path / "tr")]) == 0
@@ -123,19 +139,6 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     assert [(r["task"], r["head"]) for r in transfer] == [("HalfCheetahBigLeg-v0", TASKS[0])]
     assert f"| HalfCheetahBigLeg-v0 | {TASKS[0]} | 1 |" in capsys.readouterr().out
 
-    # A checkpoint from before the manifest recorded the mapping was trained with
-    # RLlib's default (rescale and clip): evaluation sends actions the same way.
-    manifest = last.path / "mtrl_ray.json"
-    data = json.loads(manifest.read_text())
-    del data["actions_for_env"]
-    manifest.write_text(json.dumps(data))
-    group = make_evaluation_runners(read_checkpoint(last.path), 1)
-    try:
-        modes = group.foreach_env_runner(action_modes, local_env_runner=False)
-    finally:
-        group.stop()
-    assert modes == [[(True, False)]] * 2
-
     # The head x environment matrix.
     matrix = ["evaluate", str(last.path), "--transfer", "--tasks", "HalfCheetahBigLeg-v0"]
     assert main([*matrix, "--episodes", "1", "--out", str(tmp_path / "tm")]) == 0
@@ -145,11 +148,18 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     assert rows[2].startswith("| head \\ environment | HalfCheetahBigLeg-v0 |")
     assert [r.split(" | ")[0] for r in rows[4:]] == [f"| {t}" for t in TASKS]
 
-    # Resume: step counts continue from the checkpoint.
-    assert main(train_args(tmp_path, "resumed", 800, "--restore", str(last.path))) == 0
+    # Resume: step counts continue from the checkpoint. The run is the example's YAML
+    # form (test_yaml_and_python_tuned_examples_agree): a YAML tuned example trains.
+    capsys.readouterr()
+    resume = train_args(tmp_path, "resumed", 800, "--restore", str(last.path))
+    resume[resume.index(str(EXAMPLE))] = str(EXAMPLE.with_suffix(".yaml"))
+    assert main(resume) == 0
+    assert "BigFoot=" in capsys.readouterr().out
     resumed = results(tmp_path / "resumed")
     steps = [r["env_runners/num_env_steps_sampled_lifetime"] for r in resumed]
     assert steps[0] == 600 and steps[-1] == 800
+    final = next(trial_dir(tmp_path / "resumed").glob("checkpoint_*"))
+    assert read_checkpoint(final).tasks == tuple(TASKS)
 
     # A checkpoint from another task set: one-line error, nothing written.
     bad = train_args(tmp_path, "other", 400, "--restore", str(last.path))
@@ -253,27 +263,6 @@ def test_config_override(tmp_path):
     )
     _apply_overrides(example, args)
     assert example.config.normalize_rewards is True and example.config.lr == 0.001
-
-
-@pytest.mark.slow
-def test_yaml_tuned_example_trains(ray_local, tmp_path, capsys):
-    from mtrl_ray.cli import _cluster_running
-
-    # A Ray some program started with ray.init() (this test's) is not one `rllib`
-    # would join, so it must not be taken for one (it would size its own Ray wrong).
-    assert not _cluster_running()
-    yaml_example = EXAMPLE.parent / "halfcheetah_scratch.yaml"
-    argv = [
-        "train", "file", str(yaml_example), "--tasks", "HalfCheetahBigLeg-v0",
-        "--envs-per-runner", "2", "--updates-per-iteration", "5", "--stop-timesteps", "100",
-        "--storage-path", str(tmp_path), "--name", "yaml",
-    ]  # fmt: skip
-    assert main(argv) == 0
-    assert "BigLeg=" in capsys.readouterr().out
-    final = results(tmp_path / "yaml")[-1]
-    assert final["env_runners/per_task/HalfCheetahBigLeg-v0/num_env_steps_sampled_lifetime"] == 100
-    checkpoint = next(trial_dir(tmp_path / "yaml").glob("checkpoint_*"))
-    assert read_checkpoint(checkpoint).tasks == ("HalfCheetahBigLeg-v0",)
 
 
 @pytest.mark.parametrize("address", [None, "local"])

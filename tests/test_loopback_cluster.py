@@ -37,6 +37,8 @@ GCS = "127.0.0.1:6390"
 DASHBOARD = "http://127.0.0.1:8275"
 WORKER_IPS = ("127.0.0.2", "127.0.0.3")
 TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
+#: Env steps per task and training iteration (5-step fragments from 4 envs).
+ITERATION_STEPS = 500
 # What `ray up` leaves outside STATE: the local provider's state, the head's copy of the
 # config and key (the head is this machine's home), and the SSH control sockets.
 HOME = Path.home()
@@ -89,7 +91,9 @@ def python(tmp_path_factory) -> str:
     """A virtualenv's interpreter (sharing this one's packages): the whole cluster, the
     driver and `ray up`/`ray down` run from it, as from a user's activated venv."""
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    # No pip of its own (nothing here installs; ensurepip alone takes seconds).
+    venv_cmd = [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip"]
+    subprocess.run([*venv_cmd, str(venv)], check=True)
     return str(venv / "bin" / "python")
 
 
@@ -155,6 +159,17 @@ def _kill(pids) -> None:
             pass
 
 
+def _kill_ssh_masters() -> None:
+    """SIGTERMs Ray's SSH connection masters for this cluster (`ssh ...`, or `ssh:
+    <control path> [mux]` once one has forked into the background)."""
+    for pid, cmd in _cluster_processes().items():
+        if cmd.split(maxsplit=1)[0] in ("ssh", "ssh:") and SSH_CONTROL in cmd:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
 def _kill_node(ip: str, runner_pid: int) -> None:
     """SIGKILLs one node: its raylet and agents (named by IP) and a runner's process."""
     on_node = [p for p, cmd in _cluster_processes().items() if f"={ip} " in cmd or f"={ip}:" in cmd]
@@ -209,7 +224,10 @@ def cluster(python):
         if others:
             _kill(_cluster_processes())
         _run(python, str(SSHD_SCRIPT), "stop", timeout=60)
-        deadline = time.monotonic() + 20  # SSH masters linger 10 s (ControlPersist)
+        # Ray's SSH connection masters would linger 10 s more (ControlPersist): close
+        # them now; what is left to wait for is Ray's own processes.
+        _kill_ssh_masters()
+        deadline = time.monotonic() + 20
         while (leftover := list(_cluster_processes())) and time.monotonic() < deadline:
             time.sleep(1)
         _kill(leftover)  # only if `ray down` failed: never leave processes behind
@@ -246,6 +264,8 @@ def run_with_node_loss(cluster, python, tmp_path_factory):
         python, "-m", "mtrl_ray.cli", "train", "file",
         "tuned_examples/a2c/halfcheetah_vanilla_multitask.py",
         "--ray-address", GCS, "--tasks", ",".join(TASKS), "--envs-per-runner", "4",
+        # Short iterations: ITERATION_STEPS per task each.
+        "--updates-per-iteration", str(ITERATION_STEPS // (5 * 4)),
         "--stop-iters", "1000", "--checkpoint-every", "1000", "--storage-path", str(storage),
     ]  # fmt: skip
     log = open(storage / "train.log", "w")  # noqa: SIM115 (closed below)
@@ -263,13 +283,14 @@ def run_with_node_loss(cluster, python, tmp_path_factory):
         _kill_node(victim["node_ip"], victim["pid"])
         results = _results(storage)
         killed_at, steps_at_kill = len(results), _task_steps(results[-1], _task_of(victim))
-        # Run until the victim's task has sampled well past the kill on a new node.
+        # Run until the victim's task has sampled well past the kill (two iterations'
+        # worth) on a new node.
         while True:
             assert driver.poll() is None, (storage / "train.log").read_text()[-3000:]
             assert time.monotonic() < deadline + 600, "the lost runner never came back"
             results, after = _results(storage), _runners()
             now = {r["actor_id"]: r for r in after}[victim["actor_id"]]
-            grown = _task_steps(results[-1], _task_of(victim)) > steps_at_kill + 4000
+            grown = _task_steps(results[-1], _task_of(victim)) > steps_at_kill + 2 * ITERATION_STEPS
             if now["state"] == "ALIVE" and now["node_id"] != victim["node_id"] and grown:
                 break
             time.sleep(2)
