@@ -56,11 +56,15 @@ def local_ray(temp_dir):
 def _start_ray(temp_dir) -> None:
     import ray
 
-    # Runner-side helper functions defined in test modules must import on the workers.
+    # Runner-side helper functions defined in test modules must import on the workers:
+    # the workers inherit the environment of the Ray this process starts. (Not a
+    # `runtime_env`: with one, Ray does not use its prestarted workers and every actor
+    # waits ~10 s for a worker of its own environment.)
     tests_dir = os.path.dirname(os.path.abspath(__file__))
-    python_path = os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH")) if p)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if tests_dir not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (tests_dir, *paths) if p)
     ray.init(
-        runtime_env={"env_vars": {"PYTHONPATH": python_path}},
         num_cpus=4,
         include_dashboard=False,
         _temp_dir=str(temp_dir),
