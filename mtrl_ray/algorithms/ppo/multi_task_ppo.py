@@ -60,6 +60,8 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, PPOConfig):
         ...                                           "HalfCheetahBigFoot-v0"])
     """
 
+    LEAN_SWITCH = "fast_path"
+
     def __init__(self, algo_class: type | None = None):
         super().__init__(algo_class=algo_class or MultiTaskPPO)
         # PPO paper, MuJoCo table (also CleanRL's ppo_continuous_action).
