@@ -159,7 +159,8 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, PPOConfig):
         self._validate_task_loss_weights()
         if self.fast_path:
             self._refuse_what_lean_sampling_skips()
-            if self.batch_mode != "truncate_episodes":
+            # (Evaluation samples through RLlib's loop, whole episodes.)
+            if self.batch_mode != "truncate_episodes" and not self.in_evaluation:
                 self._value_error(
                     f"batch_mode={self.batch_mode!r}: fast_path=True samples "
                     "truncate_episodes fragments; set fast_path=False for RLlib's loop"
