@@ -91,20 +91,6 @@ class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
             self._learner_connector.remove(GeneralAdvantageEstimation)
 
     @override(PPOTorchLearner)
-    def configure_optimizers_for_module(self, module_id, config=None) -> None:
-        if not config.fast_path:
-            return super().configure_optimizers_for_module(module_id, config=config)
-        # RLlib's Adam, as one multi-tensor update per step (PyTorch picks it by
-        # default on GPUs only): a minibatch step is a few ms, per-op overhead counts.
-        params = self.get_parameters(self._module[module_id])
-        self.register_optimizer(
-            module_id=module_id,
-            optimizer=torch.optim.Adam(params, foreach=True),
-            params=params,
-            lr_or_lr_schedule=config.lr,
-        )
-
-    @override(PPOTorchLearner)
     def update(
         self,
         *args: Any,
