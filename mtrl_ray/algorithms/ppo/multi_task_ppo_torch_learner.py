@@ -180,7 +180,7 @@ class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
         if config.pcgrad or config.task_loss_weights:
             weights = task_weights(module.cfg.tasks, config.task_loss_weights)
             shares = row_shares(per_row, task_rows(batch), weights)
-            total = sum(shares.values())  # type: ignore[assignment]
+            total = sum(shares.values())
         if log:
             terms = {POLICY_LOSS_KEY: -surrogate, VF_LOSS_KEY: vf,
                      LEARNER_RESULTS_VF_LOSS_UNCLIPPED_KEY: vf_unclipped,
