@@ -30,11 +30,11 @@ SPACES = {DEFAULT_MODULE_ID: (OBS_SPACE, ACT_SPACE)}
 N = 60  # rows, some masked (bootstrap rows as RLlib's batches have them)
 
 
-def _batch(module) -> dict[str, torch.Tensor]:
+def _batch(module, num_tasks: int = len(TASKS)) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(3)
     batch = {
         Columns.OBS: torch.randn(N, 17, generator=g) * 2,
-        TASK_ID: torch.randint(0, len(TASKS), (N,), generator=g),
+        TASK_ID: torch.randint(0, num_tasks, (N,), generator=g),
         Columns.ACTIONS: torch.randn(N, 6, generator=g),
         Columns.ADVANTAGES: torch.randn(N, generator=g),
         Columns.VALUE_TARGETS: torch.randn(N, generator=g) * 3,
@@ -47,14 +47,16 @@ def _batch(module) -> dict[str, torch.Tensor]:
     batch[Columns.ACTION_LOGP] = pi.logp(batch[Columns.ACTIONS]) + 0.3 * torch.randn(
         N, generator=g
     )
-    batch[Columns.ACTION_DIST_INPUTS] = inputs + 0.05 * torch.randn(inputs.shape, generator=g)
+    noise = 0.05 * torch.randn(inputs.shape, generator=g)
+    noise[:, 12:] = 0.0  # across body families, the action mask stays as it is
+    batch[Columns.ACTION_DIST_INPUTS] = inputs + noise
     return batch
 
 
-def _trained(fast_path: bool, start: dict, batch: dict, **training) -> dict:
+def _trained(fast_path: bool, start: dict, batch: dict, tasks=TASKS, **training) -> dict:
     config = (
         MultiTaskPPOConfig()
-        .multi_task(TASKS)
+        .multi_task(tasks)
         .training(fast_path=fast_path, minibatch_size=20, num_epochs=3, **training)
     )
     learner = config.build_learner(spaces=SPACES)
@@ -98,6 +100,20 @@ def test_fast_loop_gives_rllibs_parameters(training):
             moved = max(moved, float((value - start[key]).abs().max()))
     assert moved > 1e-3  # the updates changed the weights (the comparison is not vacuous)
     assert fast["obs_normalizer.count"].sum() == 2 * batch[Columns.LOSS_MASK].sum()
+
+
+def test_fast_loop_gives_rllibs_parameters_across_body_families():
+    """HalfCheetah + Hopper: padded spaces, per-task input layers, the masked Gaussian."""
+    tasks = ("HalfCheetahSmallFoot-v0", "HopperSmallFoot-v0")
+    reference = MultiTaskPPOConfig().multi_task(tasks).build_learner(spaces=SPACES)
+    module = reference.module[DEFAULT_MODULE_ID]
+    assert module.cfg.mixed
+    start = {k: v.clone() for k, v in module.state_dict().items()}
+    batch = _batch(module, num_tasks=len(tasks))
+    rllib = _trained(False, start, batch, tasks=tasks, use_kl_loss=True, kl_coeff=0.2)
+    fast = _trained(True, start, batch, tasks=tasks, use_kl_loss=True, kl_coeff=0.2)
+    for key, value in rllib.items():
+        torch.testing.assert_close(fast[key], value, rtol=1e-4, atol=1e-5, msg=key)
 
 
 def test_minibatch_order_is_rllibs_cycle_and_shuffles_every_pass():
