@@ -96,9 +96,10 @@ PRIVATE_OVERRIDES: tuple[PrivateOverride, ...] = (
     ),
     PrivateOverride(
         _TORCH_LEARNER, "_update", ("self", "batch"),
-        "A2C's `cycle` update takes one optimizer step per task inside one RLlib "
-        "update, and the statistics update must follow the gradient steps; "
-        "`compute_loss_for_module` sees one loss per update only",
+        "A2C's `cycle` update takes one optimizer step per task, and PPO's fast path "
+        "all its epochs of minibatch steps, inside one RLlib update, and the "
+        "statistics update must follow the gradient steps; `compute_loss_for_module` "
+        "sees one loss per update only",
     ),
     PrivateOverride(
         _TORCH_LEARNER, "_get_clip_function", (),

@@ -79,12 +79,24 @@ def _my_connector(env, spaces, device):
     ],
     ids=["class", "list-of-classes", "callable", "connector"],
 )
-def test_lean_connectors_refuse_what_they_would_skip(setup, match):
-    config = setup(A2CConfig().multi_task(TASKS))
+@pytest.mark.parametrize(
+    ("config_cls", "switch"),
+    [(A2CConfig, "lean_connectors"), (MultiTaskPPOConfig, "fast_path")],
+    ids=["a2c", "ppo"],
+)
+def test_lean_connectors_refuse_what_they_would_skip(setup, match, config_cls, switch):
+    config = setup(config_cls().multi_task(TASKS))
     line = _refused(config, match)
-    assert "set lean_connectors=False" in line
+    assert f"set {switch}=False" in line
     # RLlib's own runners call them: accepted there.
-    config.training(lean_connectors=False).validate()
+    config.training(**{switch: False}).validate()
+
+
+def test_ppo_fast_path_refuses_complete_episodes():
+    config = MultiTaskPPOConfig().multi_task(TASKS).env_runners(batch_mode="complete_episodes")
+    line = _refused(config, "batch_mode='complete_episodes'")
+    assert "set fast_path=False" in line
+    config.training(fast_path=False).validate()
 
 
 def test_callbacks_without_episode_hooks_are_accepted_with_lean_connectors():

@@ -11,9 +11,13 @@ agrees to within float rounding (the last test).
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core.columns import Columns
 from ray.tune.registry import register_env
 
 from mtrl_ray import metrics
@@ -93,3 +97,83 @@ def test_numpy_actor_samples_what_the_torch_module_samples():
         (got,) = with_numpy.sample_fragment(num_timesteps=20, compact=True)
         for key in COLUMNS:
             np.testing.assert_allclose(got.columns[key], want.columns[key], atol=1e-5, err_msg=key)
+
+
+def _ppo_runner_and_learner(task: str, num_envs: int, fast_path: bool, start, **training):
+    from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
+
+    register_env(PINNED_ENV, make_pinned_env)
+    config = (
+        MultiTaskPPOConfig()
+        .multi_task([task])
+        .env_runners(num_env_runners=0, num_envs_per_env_runner=num_envs)
+        .training(fast_path=fast_path, **training)
+        .debugging(seed=7)
+    )
+    # Sampling goes through the lean connectors either way (the runner under test
+    # samples with `FragmentSampler`, the other with RLlib's loop on the same pieces).
+    sampler = PinnedEnvRunner(config=config.copy().training(fast_path=True), worker_index=1)
+    env = sampler.env
+    spaces = {DEFAULT_MODULE_ID: (env.single_observation_space, env.single_action_space)}
+    learner = config.build_learner(spaces=spaces)
+    if start is not None:
+        learner.module[DEFAULT_MODULE_ID].load_state_dict(start)
+    return sampler, learner
+
+
+@pytest.mark.parametrize(
+    "task, num_envs, calls, steps, training",
+    [
+        (FALLING, 4, 12, 64, {}),
+        (FALLING, 3, 25, 60, {"normalize_rewards": True}),
+        ("HalfCheetahBigFoot-v0", 2, 3, 800, {"lambda_": 0.9}),  # past the time limit
+    ],
+)
+def test_ppo_batches_equal_rllibs_path(task, num_envs, calls, steps, training):
+    """PPO's fast path (sampler, `FragmentGAE`) gives RLlib's PPO train batch.
+
+    Against RLlib's sampling loop and RLlib's PPO learner pipeline
+    (`AddOneTsToEpisodesAndTruncate`, its column pieces, `GeneralAdvantageEstimation`)
+    on identically seeded runners and learners with the same weights: the sampled
+    columns with the sampling policy's log-probabilities and distribution inputs
+    (exactly), then every loss column, the advantages and the value targets.
+    """
+    from ray.rllib.core.learner.training_data import TrainingData
+
+    from mtrl_ray import _rllib_compat as compat
+    from mtrl_ray.connectors.fragment_batch import POLICY_COLUMNS
+    from mtrl_ray.connectors.fragment_gae import LOSS_COLUMNS
+
+    rllib, rllib_learner = _ppo_runner_and_learner(task, num_envs, False, None, **training)
+    start = rllib_learner.module[DEFAULT_MODULE_ID].state_dict()
+    lean, fast_learner = _ppo_runner_and_learner(task, num_envs, True, start, **training)
+    lean.module.numpy_policy = None  # act through torch, as RLlib's loop does
+    ends = {"terminated": 0, "truncated": 0}
+    for _ in range(calls):
+        episodes = rllib.sample(num_timesteps=steps)  # PPO's path (rewards scaled if asked)
+        expected = Fragment.from_episodes(episodes, policy_outputs=True)
+        (got,) = lean.sample_fragment(num_timesteps=steps, compact=True, policy_outputs=True)
+        for key in COLUMNS + POLICY_COLUMNS:
+            np.testing.assert_array_equal(got.columns[key], expected.columns[key], err_msg=key)
+        ends["terminated"] += sum(e.is_terminated for e in episodes)
+        ends["truncated"] += sum(e.is_truncated for e in episodes)
+
+        # (A copy: RLlib's learner pieces extend the episodes, whose objects the
+        # runner still holds for its metrics; a remote runner's are sent as copies.)
+        copies = copy.deepcopy(episodes)
+        want = compat.make_train_batch(rllib_learner, TrainingData(episodes=copies))
+        want = want.policy_batches[DEFAULT_MODULE_ID]
+        have = compat.make_train_batch(fast_learner, TrainingData(episodes=[got]))
+        have = have.policy_batches[DEFAULT_MODULE_ID]
+        keep = np.asarray(want[Columns.LOSS_MASK]).astype(bool)
+        assert len(have[Columns.OBS]) == keep.sum() == len(got)
+        for key in (*LOSS_COLUMNS, Columns.ADVANTAGES, Columns.VALUE_TARGETS):
+            np.testing.assert_allclose(
+                np.asarray(have[key]), np.asarray(want[key])[keep], rtol=1e-4, atol=1e-4,
+                err_msg=key,
+            )  # fmt: skip
+    assert ends["truncated"] > 0 and (ends["terminated"] > 0) == (task == FALLING)
+
+    want_metrics, got_metrics = rllib.get_metrics(), lean.get_metrics()
+    for key in ("episode_return_mean", "episode_len_mean", "num_episodes_lifetime"):
+        assert float(got_metrics[key]) == pytest.approx(float(want_metrics[key])), key

@@ -42,15 +42,20 @@ def test_two_tasks_on_pinned_runners(ray_local):
         assert result["learners"][DEFAULT_MODULE_ID]["num_module_steps_trained"] > 0
 
         # Each task's statistics grew by exactly its own samples (bootstrap rows
-        # skipped), once per train batch, and the runners received them.
+        # skipped), once per train batch, and the runners received them: on the
+        # fast path (the default) with the next iteration's sample request, so a
+        # runner holds the weights it last sampled with.
+        def runner_counts():
+            return group.foreach_env_runner(
+                lambda r: r.module.obs_normalizer.count.tolist(), local_env_runner=False
+            )
+
         counts = learner_weights(algo)["obs_normalizer.count"].tolist()
         assert counts == [STEPS_PER_TASK] * 2
-        runner_counts = group.foreach_env_runner(
-            lambda r: r.module.obs_normalizer.count.tolist(), local_env_runner=False
-        )
-        assert runner_counts == [counts, counts]
+        assert runner_counts() == [[0.0, 0.0]] * 2
 
         algo.train()
+        assert runner_counts() == [counts, counts]
         counts = learner_weights(algo)["obs_normalizer.count"].tolist()
         assert counts == [2 * STEPS_PER_TASK] * 2
     finally:

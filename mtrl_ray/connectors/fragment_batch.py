@@ -40,6 +40,8 @@ COLUMNS = (
     Columns.LOSS_MASK,
     TASK_ID,
 )
+#: What PPO's loss needs of the sampling policy besides `COLUMNS` (`policy_outputs`).
+POLICY_COLUMNS = (Columns.ACTION_LOGP, Columns.ACTION_DIST_INPUTS)
 
 
 def _with_bootstrap_row(values: np.ndarray) -> np.ndarray:
@@ -64,7 +66,11 @@ class Fragment:
 
     @classmethod
     def from_episodes(
-        cls, episodes: list[SingleAgentEpisode], reward_scaler: ReturnScaler | None = None
+        cls,
+        episodes: list[SingleAgentEpisode],
+        reward_scaler: ReturnScaler | None = None,
+        *,
+        policy_outputs: bool = False,
     ) -> Fragment:
         """Flattens episode chunks, appending each chunk's bootstrap row.
 
@@ -72,8 +78,11 @@ class Fragment:
             episodes: Episode chunks, each episode's chunks in time order.
             reward_scaler: If given, rewards are normalized with it (the train batch
                 only; the episodes keep the environment's rewards).
+            policy_outputs: Also the `POLICY_COLUMNS` (the bootstrap row repeats the
+                last step's, as RLlib's `AddOneTsToEpisodesAndTruncate` does).
         """
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in COLUMNS}
+        keys = COLUMNS + POLICY_COLUMNS if policy_outputs else COLUMNS
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
         for episode in episodes:
             n = len(episode)
             last = np.zeros(n + 1, dtype=bool)
@@ -89,22 +98,37 @@ class Fragment:
             parts[Columns.LOSS_MASK].append(np.arange(n + 1) < n)
             task_ids = np.asarray(episode.get_extra_model_outputs(TASK_ID))
             parts[TASK_ID].append(_with_bootstrap_row(task_ids))
+            for key in keys[len(COLUMNS) :]:
+                outputs = np.asarray(episode.get_extra_model_outputs(key))
+                parts[key].append(_with_bootstrap_row(outputs))
         return cls({key: np.concatenate(arrays) for key, arrays in parts.items()})
 
 
 class FragmentBatch(ConnectorV2):
-    """Learner piece: Fragments (or episodes) -> {OBS, ACTIONS, REWARDS, flags, TASK_ID}."""
+    """Learner piece: Fragments (or episodes) -> {OBS, ACTIONS, REWARDS, flags, TASK_ID}.
+
+    Args:
+        policy_outputs: Also the `POLICY_COLUMNS` (PPO's old log-probabilities and
+            action-distribution inputs), which the fragments must then carry.
+    """
+
+    def __init__(
+        self, input_observation_space=None, input_action_space=None, *, policy_outputs=False
+    ):
+        super().__init__(input_observation_space, input_action_space)
+        self.keys = COLUMNS + POLICY_COLUMNS if policy_outputs else COLUMNS
 
     @override(ConnectorV2)
     def __call__(self, *, rl_module, batch: dict[str, Any], episodes, **kwargs) -> Any:
         chunks = [e for e in episodes if not isinstance(e, Fragment)]
         fragments = [e for e in episodes if isinstance(e, Fragment)]
         if chunks:
-            fragments.append(Fragment.from_episodes(chunks))
+            policy_outputs = len(self.keys) > len(COLUMNS)
+            fragments.append(Fragment.from_episodes(chunks, policy_outputs=policy_outputs))
         module_batch = {
             key: torch.from_numpy(np.concatenate([f.columns[key] for f in fragments]))
-            for key in COLUMNS
+            for key in self.keys
         }
-        module_batch[Columns.REWARDS] = module_batch[Columns.REWARDS].float()
-        module_batch[Columns.ACTIONS] = module_batch[Columns.ACTIONS].float()
+        for key in (Columns.REWARDS, Columns.ACTIONS, *self.keys[len(COLUMNS) :]):
+            module_batch[key] = module_batch[key].float()
         return {DEFAULT_MODULE_ID: module_batch}

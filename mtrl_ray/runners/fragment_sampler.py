@@ -61,6 +61,8 @@ class _Step:
     rewards: np.ndarray
     terminated: np.ndarray
     next_obs: np.ndarray
+    logp: np.ndarray | None = None
+    dist_inputs: np.ndarray | None = None
 
 
 @dataclass
@@ -93,6 +95,7 @@ class FragmentSampler:
         *,
         explore: bool = True,
         reward_scaler: Callable[[tuple, np.ndarray, bool], np.ndarray] | None = None,
+        policy_outputs: bool = False,
     ) -> tuple[Fragment, int, list[FinishedEpisode]]:
         """Steps all envs until at least `num_timesteps` timesteps are sampled.
 
@@ -103,6 +106,8 @@ class FragmentSampler:
             explore: Sample actions (True) or take the Gaussian's mean.
             reward_scaler: (episode key, rewards of a chunk, episode ended) -> scaled
                 rewards for the fragment; chunks of an episode come in time order.
+            policy_outputs: Also record the sampling policy's `POLICY_COLUMNS`
+                (action log-probability and distribution inputs: PPO's loss needs them).
 
         Returns:
             The fragment, its number of timesteps and the episodes that ended.
@@ -131,7 +136,11 @@ class FragmentSampler:
             )
             valid = ~self._resetting
             done = valid & (terminated | truncated)
-            steps.append(_Step(obs, to_env[Columns.ACTIONS], rewards, terminated, next_obs))
+            record = _Step(obs, to_env[Columns.ACTIONS], rewards, terminated, next_obs)
+            if policy_outputs:
+                record.logp = to_env[Columns.ACTION_LOGP]
+                record.dist_inputs = to_env[Columns.ACTION_DIST_INPUTS]
+            steps.append(record)
             ts += int(valid.sum())
             self._returns += np.where(valid, rewards, 0.0)
             self._lengths += valid
@@ -212,17 +221,20 @@ class FragmentSampler:
         ended = np.array([c[4] for c in chunks])
         terminated_chunks = np.stack([s.terminated for s in steps])[lasts, envs] & ended
         terminated = np.repeat(terminated_chunks, rows_per_chunk)
-        return Fragment(
-            {
-                Columns.OBS: obs[k, env],
-                Columns.ACTIONS: actions[step, env],
-                Columns.REWARDS: rewards,
-                Columns.TERMINATEDS: (k == last) & terminated,
-                Columns.TRUNCATEDS: (k == last) & ~terminated,
-                Columns.LOSS_MASK: ~bootstrap,
-                TASK_ID: np.full(len(k), self.task_id, dtype=np.int64),
-            }
-        )
+        columns = {
+            Columns.OBS: obs[k, env],
+            Columns.ACTIONS: actions[step, env],
+            Columns.REWARDS: rewards,
+            Columns.TERMINATEDS: (k == last) & terminated,
+            Columns.TRUNCATEDS: (k == last) & ~terminated,
+            Columns.LOSS_MASK: ~bootstrap,
+            TASK_ID: np.full(len(k), self.task_id, dtype=np.int64),
+        }
+        if steps[0].logp is not None:  # the bootstrap row repeats the last step's
+            columns[Columns.ACTION_LOGP] = np.stack([s.logp for s in steps])[step, env]
+            dist_inputs = np.stack([s.dist_inputs for s in steps])
+            columns[Columns.ACTION_DIST_INPUTS] = dist_inputs[step, env]
+        return Fragment(columns)
 
     def _reset(self) -> None:
         obs, _ = self.env.reset(seed=self.seed)

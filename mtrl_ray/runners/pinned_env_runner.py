@@ -34,7 +34,14 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         """Task id (= head index) of the pinned task (None on a runner without envs)."""
         return None if self.env is None else int(self.env.unwrapped.get_attr("task_id")[0])
 
-    def sample_fragment(self, *, state: Any = None, num_timesteps: int, compact: bool) -> list:
+    def sample_fragment(
+        self,
+        *,
+        state: Any = None,
+        num_timesteps: int | None,
+        compact: bool,
+        policy_outputs: bool = False,
+    ) -> list:
         """Loads new weights (if given: see `load_weights`), samples `num_timesteps` env steps.
 
         One remote call per A2C update instead of two (weight sync, then sample):
@@ -42,9 +49,15 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
         With `compact` (A2C's lean connectors), a `FragmentSampler` steps the envs
         and returns one `Fragment` of numpy columns: the same data as RLlib's
         sampling loop, without its per-step episode bookkeeping, and far cheaper
-        to send than episode objects. Otherwise RLlib's loop returns episodes.
+        to send than episode objects (with `policy_outputs`, also the sampling
+        policy's action log-probabilities and distribution inputs, for PPO).
+        Otherwise RLlib's loop returns episodes. `num_timesteps=None`: RLlib's
+        default for this runner (its rollout fragment length x its envs).
         """
         self.load_weights(state)
+        if num_timesteps is None:
+            fragment_length = self.config.get_rollout_fragment_length(self.worker_index)
+            num_timesteps = fragment_length * self.num_envs
         if not compact:
             return self._counted_sample(num_timesteps=num_timesteps)
         scaler = self._reward_scaler
@@ -53,11 +66,16 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
             num_timesteps,
             explore=self.config.explore,
             reward_scaler=None if scaler is None else scaler.scale_chunk,
+            policy_outputs=policy_outputs,
         )
         # What RLlib's loop and `get_metrics` log for the same samples.
         compat.log_sampled(self, [(e.length, e.ret, e.seconds) for e in finished], steps)
         self._count_steps(steps)
         return [fragment]
+
+    def sample_fragment_and_metrics(self, **kwargs: Any) -> tuple[list, Any]:
+        """`sample_fragment`, then `get_metrics()`: a whole PPO round in one remote call."""
+        return self.sample_fragment(**kwargs), self.get_metrics()
 
     def load_weights(self, state: Any) -> None:
         """Sets the runner's state from a state dict, its pickle (bytes) or nothing (None)."""

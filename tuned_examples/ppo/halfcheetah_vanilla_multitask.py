@@ -1,7 +1,8 @@
 """Vanilla multi-task PPO on the paper's six HalfCheetah variants (PPO in place of A2C).
 
 The same multi-head network as the A2C experiment (shared 2 x 64 tanh actor trunk,
-one Gaussian head per task; critic with one shared layer), trained with RLlib's PPO:
+one Gaussian head per task; critic with one shared layer), trained with RLlib's PPO
+(on the project's fast path, `fast_path=True` by default: `MultiTaskPPOConfig`):
 2048 env steps per task per update (12288 in all), 10 epochs of minibatches of 64
 samples per task (384 in all, so each head and the shared trunk get as many updates
 per iteration as single-task PPO with minibatches of 64), Adam 3e-4 annealed

@@ -10,20 +10,14 @@ many 5-step updates instead of once per update.
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
-from ray.rllib.callbacks.callbacks import RLlibCallback
-from ray.rllib.connectors.env_to_module import EnvToModulePipeline
 from ray.rllib.connectors.learner import LearnerConnectorPipeline
-from ray.rllib.connectors.module_to_env import ModuleToEnvPipeline
-from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-from ray.rllib.env import INPUT_ENV_SINGLE_SPACES
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import (
     ENV_RUNNER_RESULTS,
@@ -36,23 +30,20 @@ from ray.rllib.utils.metrics import (
 )
 from typing_extensions import Self
 
-from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.algorithms.a2c.fine_tune_checks import check_fine_tune_families
 from mtrl_ray.algorithms.complete_checkpoints import CompleteCheckpoints
+from mtrl_ray.algorithms.lean_sampling import FragmentRounds, LeanSamplingConfig
 from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 from mtrl_ray.checkpoints import WEIGHTS, CheckpointError, read_checkpoint
-from mtrl_ray.connectors import NStepReturns, task_id_connector
+from mtrl_ray.connectors import NStepReturns
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
-from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian, lean_env_to_module
 from mtrl_ray.modules.fine_tuning import TRAINABLE
 from mtrl_ray.modules.multi_task_actor_critic import module_spec
 
 UPDATE_MODES = ("cycle", "joint")
-#: RLlib's episode callbacks, which the lean runners never call.
-EPISODE_HOOKS = ("on_episode_created", "on_episode_start", "on_episode_step", "on_episode_end")
 
 
-class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
+class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
     """A2C with the paper's defaults (Arora et al., section 4.1, and the A2C code
     it was built on, ikostrikov's pytorch-a2c-ppo-acktr).
 
@@ -250,32 +241,12 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
             )
         self._validate_task_loss_weights()
         if self.lean_connectors:
-            self._refuse_what_lean_connectors_skip()
+            self._refuse_what_lean_sampling_skips()
         if self.fine_tune_trainable not in TRAINABLE:
             self._value_error(f"fine_tune_trainable must be one of {TRAINABLE}, got "
                               f"{self.fine_tune_trainable!r}")  # fmt: skip
         if self.fine_tune_from is not None:
             self._check_fine_tune_checkpoint(self.fine_tune_from)
-
-    def _refuse_what_lean_connectors_skip(self) -> None:
-        """Episode callbacks and a custom env-to-module connector, which never run.
-
-        The lean runners sample with `FragmentSampler` and their own env-to-module
-        connector: RLlib's `on_episode_*` callbacks are not called, and a connector
-        given to `.env_runners(env_to_module_connector=...)` is not built.
-        """
-        hint = "lean_connectors=True skips them: set lean_connectors=False to use them"
-        hooks = [h for h in EPISODE_HOOKS if getattr(self, f"callbacks_{h}", None) is not None]
-        classes = self.callbacks_class
-        for cls in classes if isinstance(classes, list | tuple) else [classes]:
-            if isinstance(cls, type):
-                hooks += [
-                    h for h in EPISODE_HOOKS if getattr(cls, h) is not getattr(RLlibCallback, h)
-                ]
-        if hooks:
-            self._value_error(f"episode callbacks ({', '.join(sorted(set(hooks)))}): {hint}")
-        if compat.env_to_module_connector(self) is not task_id_connector:
-            self._value_error(f"a custom env_to_module_connector: {hint}")
 
     def _check_fine_tune_checkpoint(self, checkpoint: str) -> None:
         """The checkpoint reads, has weights, the same network shape, the source head."""
@@ -297,34 +268,6 @@ class A2CConfig(PinnedTasksConfig, AlgorithmConfig):
                 f"{', '.join(info.tasks)})"
             )
         check_fine_tune_families(self, info)
-
-    @override(AlgorithmConfig)
-    def build_env_to_module_connector(self, env=None, spaces=None, device=None):
-        if not self.lean_connectors:
-            return super().build_env_to_module_connector(env=env, spaces=spaces, device=device)
-        obs_space, act_space = _single_spaces(env, spaces)
-        return EnvToModulePipeline(
-            input_observation_space=obs_space,
-            input_action_space=act_space,
-            connectors=lean_env_to_module(env),
-        )
-
-    @override(AlgorithmConfig)
-    def build_module_to_env_connector(self, env=None, spaces=None):
-        if not self.lean_connectors:
-            return super().build_module_to_env_connector(env=env, spaces=spaces)
-        obs_space, act_space = _single_spaces(env, spaces)
-        return ModuleToEnvPipeline(
-            input_observation_space=obs_space,
-            input_action_space=act_space,
-            connectors=[
-                SampleDiagGaussian(
-                    input_action_space=act_space,
-                    normalize_actions=self.normalize_actions,
-                    clip_actions=self.clip_actions,
-                )
-            ],
-        )
 
     @override(AlgorithmConfig)
     def build_learner_connector(self, input_observation_space, input_action_space, device=None):
@@ -359,14 +302,7 @@ def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _single_spaces(env, spaces) -> tuple:
-    """(observation, action) space of one sub-env, from the env or the runner's spaces."""
-    if env is not None:
-        return env.single_observation_space, env.single_action_space
-    return spaces[INPUT_ENV_SINGLE_SPACES]
-
-
-class A2C(CompleteCheckpoints, Algorithm):
+class A2C(CompleteCheckpoints, FragmentRounds, Algorithm):
     """Synchronous multi-task A2C on pinned EnvRunners with a central learner."""
 
     @classmethod
@@ -395,31 +331,13 @@ class A2C(CompleteCheckpoints, Algorithm):
         )
         self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
 
-    def _current_weights(self) -> Any:
-        """The learner's inference weights, pickled once per round for all runners.
-
-        The bytes (~30 KB for the paper's six heads) travel inline with each sample
-        request; an object-store reference would cost every runner a fetch through
-        the raylet per round (measured: 4 % of A2C's throughput).
-        """
-        state = self.learner_group.get_state(
-            components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}", inference_only=True
-        )[COMPONENT_LEARNER]
-        if self.env_runner_group.num_remote_env_runners() == 0:
-            return state
-        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-
     def _sample_fragments(self, weights: Any) -> list:
         """Every runner loads `weights`, then samples t_max steps in each env."""
-        kwargs = {
-            "state": weights,
-            "num_timesteps": self.config.fragment_timesteps,
-            "compact": self.config.lean_connectors,
-        }
-        if self.env_runner_group.num_remote_env_runners() == 0:
-            return self.env_runner.sample_fragment(**kwargs)
-        results = self.env_runner_group.foreach_env_runner(
-            "sample_fragment", kwargs=kwargs, local_env_runner=False
+        results = self._sample_round(
+            "sample_fragment",
+            weights,
+            num_timesteps=self.config.fragment_timesteps,
+            compact=self.config.lean_connectors,
         )
         return [episode for runner_episodes in results for episode in runner_episodes]
 

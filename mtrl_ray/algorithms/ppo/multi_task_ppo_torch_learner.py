@@ -1,6 +1,14 @@
-"""RLlib's PPO learner plus the per-task observation statistics update."""
+"""RLlib's PPO learner plus the per-task observation statistics update, and the fast path.
+
+With `fast_path` (the default), the train batch arrives from `FragmentBatch` +
+`FragmentGAE` (GAE done, bootstrap rows dropped) and one `_update` call runs all
+epochs and minibatches in a loop of its own (`minibatch_loop.run_epochs`) with
+`fast_loss`, RLlib's PPO loss term for term; without, RLlib's PPO update runs as it is.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from ray.rllib.algorithms.ppo.ppo import (
@@ -9,21 +17,37 @@ from ray.rllib.algorithms.ppo.ppo import (
     LEARNER_RESULTS_VF_LOSS_UNCLIPPED_KEY,
 )
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.connectors.learner import (
+    AddOneTsToEpisodesAndTruncate,
+    GeneralAdvantageEstimation,
+)
 from ray.rllib.core.columns import Columns
-from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
+from ray.rllib.core.learner.learner import (
+    DEFAULT_OPTIMIZER,
+    ENTROPY_KEY,
+    POLICY_LOSS_KEY,
+    VF_LOSS_KEY,
+)
 from ray.rllib.utils.annotations import override
+from ray.rllib.utils.torch_utils import explained_variance
 
+from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.algorithms.multi_task_learner import (
+    RLLIB_KL,
     StatisticsAfterUpdate,
     TaskLosses,
     log_per_task,
     on_rows,
+    per_task_means,
     rllib_loss_with_task_metrics,
     rllib_terms_per_task,
+    row_shares,
     task_rows,
     task_weights,
 )
 from mtrl_ray.algorithms.pcgrad import pcgrad_loss, shared_parameters
+from mtrl_ray.algorithms.ppo.minibatch_loop import minibatch_order, run_epochs
+from mtrl_ray.columns import TASK_ID
 
 #: What RLlib's PPO loss logs; each is also logged per task.
 PPO_TERMS = (
@@ -52,7 +76,132 @@ class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
     `vf_loss`, `entropy`, ...) as `per_task/<task>/<term>`, and at the top level
     the mean over the minibatch's tasks (of the last minibatch, as RLlib logs).
     `total_loss` is the loss the optimizer saw.
+
+    With `fast_path`, the same update (on the batch without bootstrap rows) runs
+    in `_update`'s own loop, logging the same terms for the last minibatch.
     """
+
+    @override(PPOTorchLearner)
+    def build(self) -> None:
+        super().build()
+        if self.config.fast_path and self._learner_connector is not None:
+            # `PPOLearner.build` adds RLlib's GAE pieces; the config's fast pipeline
+            # (`FragmentBatch` + `FragmentGAE`) does their work on fragments.
+            self._learner_connector.remove(AddOneTsToEpisodesAndTruncate)
+            self._learner_connector.remove(GeneralAdvantageEstimation)
+
+    @override(PPOTorchLearner)
+    def update(
+        self,
+        *args: Any,
+        num_epochs: int = 1,
+        minibatch_size: int | None = None,
+        shuffle_batch_per_epoch: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """RLlib's update; with `fast_path`, one `_update` call runs every epoch."""
+        if not self.config.fast_path:
+            return super().update(
+                *args,
+                num_epochs=num_epochs,
+                minibatch_size=minibatch_size,
+                shuffle_batch_per_epoch=shuffle_batch_per_epoch,
+                **kwargs,
+            )
+        self._epochs = (num_epochs, minibatch_size, shuffle_batch_per_epoch and num_epochs > 1)
+        return super().update(*args, **kwargs)  # the whole batch, once, to `_update`
+
+    @override(PPOTorchLearner)  # private: see _rllib_compat.PRIVATE_OVERRIDES
+    def _update(self, batch: dict[str, Any], **kwargs) -> tuple[Any, Any, Any]:
+        if not self.config.fast_path:
+            return super()._update(batch, **kwargs)
+        num_epochs, minibatch_size, shuffle = getattr(self, "_epochs", (1, None, False))
+        losses = {}
+        for module_id, module_batch in batch.items():
+            module = self.module[module_id]
+            module.train()  # once; the loop calls what `forward_train` wraps
+            config = self.config.get_config_for_module(module_id)
+            ((_, optimizer),) = self.get_optimizers_for_module(module_id)
+            rows = len(module_batch[Columns.OBS])
+            order = minibatch_order(rows, minibatch_size, num_epochs, shuffle=shuffle)
+
+            def loss_fn(minibatch, last, module_id=module_id, config=config):
+                return self.fast_loss(module_id, config, minibatch, log=last)
+
+            losses[module_id], norm = run_epochs(module_batch, order, loss_fn, optimizer, config)
+            if norm is not None and config.grad_clip_by == "global_norm":
+                key = (module_id, f"gradients_{DEFAULT_OPTIMIZER}_global_norm")
+                self.metrics.log_value(key, norm, window=1)
+        return {}, losses, {}
+
+    def fast_loss(
+        self, module_id: str, config: Any, batch: dict[str, Any], *, log: bool
+    ) -> torch.Tensor:
+        """RLlib's PPO loss (`PPOTorchLearner.compute_loss_for_module`) on one minibatch.
+
+        Per row: -min(A r, A clip(r, 1 - eps, 1 + eps)) + vf_loss_coeff x
+        min((V - V_target)^2, vf_clip_param) - entropy_coeff x entropy
+        (+ kl_coeff x KL(old || new) with `use_kl_loss`), averaged over the rows
+        (those of `LOSS_MASK`, if the batch has one); with PCGrad or task weights,
+        the tasks' weighted shares of that mean. With `log`, the terms RLlib logs,
+        per task and their mean over the tasks.
+        """
+        wrapped = self.module[module_id]
+        module = wrapped.unwrapped()
+        fwd_out = compat.forward_train(wrapped, batch)
+        pi = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+        ratio = torch.exp(pi.logp(batch[Columns.ACTIONS]) - batch[Columns.ACTION_LOGP])
+        advantages = batch[Columns.ADVANTAGES]
+        surrogate = torch.min(
+            advantages * ratio,
+            advantages * torch.clamp(ratio, 1 - config.clip_param, 1 + config.clip_param),
+        )
+        values = fwd_out.get(Columns.VF_PREDS)
+        if values is None:
+            values = module.compute_values(batch)
+        vf_unclipped = (values - batch[Columns.VALUE_TARGETS]) ** 2
+        if not config.use_critic:
+            vf_unclipped = torch.zeros_like(vf_unclipped)
+        vf = torch.clamp(vf_unclipped, 0, config.vf_clip_param)
+        entropy = pi.entropy()
+        entropy_coeff = self.entropy_coeff_schedulers_per_module[module_id].get_current_value()
+        per_row = -surrogate + config.vf_loss_coeff * vf - entropy_coeff * entropy
+        kl = torch.zeros_like(per_row)
+        if config.use_kl_loss:
+            old = module.get_exploration_action_dist_cls().from_logits(
+                batch[Columns.ACTION_DIST_INPUTS]
+            )
+            kl = old.kl(pi)
+            per_row = per_row + self.curr_kl_coeffs_per_module[module_id] * kl
+        mask = batch.get(Columns.LOSS_MASK)
+        keep = None if mask is None else mask.bool()
+        total = per_row.mean() if keep is None else per_row[keep].sum() / keep.sum()
+        shares = None
+        if config.pcgrad or config.task_loss_weights:
+            weights = task_weights(module.cfg.tasks, config.task_loss_weights)
+            shares = row_shares(per_row, task_rows(batch), weights)
+            total = sum(shares.values())
+        if log:
+            terms = {POLICY_LOSS_KEY: -surrogate, VF_LOSS_KEY: vf,
+                     LEARNER_RESULTS_VF_LOSS_UNCLIPPED_KEY: vf_unclipped,
+                     ENTROPY_KEY: entropy, LEARNER_RESULTS_KL_KEY: kl}  # fmt: skip
+            self._log_fast_terms(module_id, module, batch, terms, values, keep)
+            if config.use_kl_loss and not shares:  # the adaptive coefficient reads it
+                mean_kl = kl.mean() if keep is None else kl[keep].sum() / keep.sum()
+                self.metrics.log_value((module_id, RLLIB_KL), mean_kl.detach(), window=1)
+        if config.pcgrad and shares:
+            return pcgrad_loss(total, list(shares.values()), shared_parameters(module))
+        return total
+
+    def _log_fast_terms(self, module_id, module, batch, terms, values, keep) -> None:
+        """Each task's PPO terms (and explained variance) on the minibatch, and their mean."""
+        task_ids = batch[TASK_ID].reshape(-1) if TASK_ID in batch else None
+        per_task = per_task_means(terms, task_ids, keep)
+        targets = batch[Columns.VALUE_TARGETS]
+        for task, rows in task_rows(batch).items():
+            variance = explained_variance(targets[rows], values[rows].detach())
+            per_task[task][LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY] = variance
+        log_per_task(self.metrics, module_id, module.cfg.tasks, per_task)
 
     @override(PPOTorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
