@@ -4,7 +4,8 @@
     python benchmarks/ppo_profile.py --quick      # smoke run, about a minute on an idle machine
 
 PPO: tuned_examples/ppo/halfcheetah_vanilla_multitask.py (6 tasks x 1 runner x 4
-envs, 2048 env steps per task per update, minibatches of 384, 10 epochs); APPO:
+envs, 2048 env steps per task per update, minibatches of 384, 10 epochs) on its fast
+path ("ppo") and on RLlib's sampling loop and learner ("ppo_rllib"); APPO:
 tuned_examples/appo/halfcheetah_vanilla_multitask.py (6 x 1 x 4, 512 env steps per
 task per train batch, 8 full-batch steps). One warm-up iteration (APPO: until the
 learner has trained a batch), then the median over `--iterations` of each part's time per
@@ -51,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NUM_CPUS = 2
 EXAMPLES = {
     "ppo": ROOT / "tuned_examples" / "ppo" / "halfcheetah_vanilla_multitask.py",
+    "ppo_rllib": ROOT / "tuned_examples" / "ppo" / "halfcheetah_vanilla_multitask.py",
     "appo": ROOT / "tuned_examples" / "appo" / "halfcheetah_vanilla_multitask.py",
 }
 
@@ -59,6 +61,8 @@ def tuned_config(algo: str, quick: bool):
     """The tuned example's config; its runners share NUM_CPUS logical CPUs."""
     config = runpy.run_path(str(EXAMPLES[algo]), run_name="ppo_profile")["config"]
     config = config.copy(copy_frozen=False)
+    if algo == "ppo_rllib":  # the same example on RLlib's sampling loop and learner
+        config.training(fast_path=False)
     config.env_runners(num_cpus_per_env_runner=int(1000 * NUM_CPUS / config.num_env_runners) / 1000)
     if algo == "appo" and quick:  # a few train batches per iteration (RLlib: 10 s)
         config.reporting(min_time_s_per_iteration=5)
@@ -73,6 +77,8 @@ def instrument(algo, name: str) -> Recorder:
         raise RuntimeError("needs the learner in the driver (num_learners=0)")
     group = algo.env_runner_group
     if name == "ppo":
+        return _instrument_fast_path(rec, algo, learner)
+    if name == "ppo_rllib":
         import ray.rllib.algorithms.ppo.ppo as ppo_module
 
         rec.wrap(ppo_module, "synchronous_parallel_sample", f"{SAMPLING} (runners -> episodes)")
@@ -97,10 +103,25 @@ def instrument(algo, name: str) -> Recorder:
         strict=True,
     ):  # fmt: skip
         rec.wrap(owner, attr, label)
-    if name == "ppo":
+    if name == "ppo_rllib":
         rec.wrap(group, "sync_weights", "weight sync")
     else:  # APPO pushes weights and connector states to its state server (or syncs states)
         rec.wrap(group, "get_merged_env_runner_state", "weight sync (state for the server)")
+    return rec
+
+
+def _instrument_fast_path(rec: Recorder, algo, learner) -> Recorder:
+    """PPO's fast path: the weights taken once, one call per runner per round (the
+    weights inline), the fragment pipeline with GAE, all epochs in one `_update`."""
+    from mtrl_ray.algorithms.ppo import minibatch_loop
+
+    rec.wrap(algo, "_current_weights", "weights for the runners (state_dict to numpy)")
+    rec.wrap(algo, "_sample_train_batch", f"{SAMPLING} (rounds of one call per runner)")
+    rec.wrap(algo.learner_group, "update", UPDATE)
+    rec.wrap(learner, "_make_batch_if_necessary", CONNECTOR.replace("episodes", "fragments"))
+    rec.wrap(learner, "_update", "  epochs of minibatch steps (_update, once)")
+    rec.wrap(learner, "fast_loss", "    forward + loss (per minibatch)")
+    rec.wrap(minibatch_loop, "gradient_step", "    backward + optimizer step (per minibatch)")
     return rec
 
 
@@ -141,13 +162,15 @@ def _trained(result: dict) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=5, help="measured, after 1 warm-up")
-    parser.add_argument("--algos", default="ppo,appo", help="comma-separated: ppo, appo")
+    parser.add_argument(
+        "--algos", default="ppo,ppo_rllib,appo", help="comma-separated: ppo, ppo_rllib, appo"
+    )
     parser.add_argument("--quick", action="store_true", help="2 iterations; APPO's last 5 s")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
     if not algos or set(algos) - set(EXAMPLES):
-        parser.error(f"--algos takes ppo and/or appo, got {args.algos!r}")
+        parser.error(f"--algos takes ppo, ppo_rllib and/or appo, got {args.algos!r}")
     if args.iterations < 1:
         parser.error("--iterations must be >= 1")
     iterations = 2 if args.quick else args.iterations
