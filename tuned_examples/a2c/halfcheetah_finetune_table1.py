@@ -92,6 +92,7 @@ def evaluate(
     checkpoint: Path, head: str, tasks: list[str], episodes: int, deterministic: bool
 ) -> dict[str, dict]:
     """{task: {mean, std}} of `head` on each task, cached beside the checkpoint."""
+    from mtrl_ray.checkpoints import write_text_whole
     from mtrl_ray.evaluation import evaluate_checkpoint
 
     cache = checkpoint / f"table1_{head}{_suffix(deterministic)}.json"
@@ -99,7 +100,7 @@ def evaluate(
         return json.loads(cache.read_text())
     results = evaluate_checkpoint(checkpoint, tasks, episodes, deterministic, head=head)
     table = {r.task: {"mean": r.mean, "std": r.std, "episodes": r.episodes} for r in results}
-    cache.write_text(json.dumps(table, indent=2))
+    write_text_whole(cache, json.dumps(table, indent=2))
     return table
 
 
@@ -159,6 +160,8 @@ def main() -> int:
     parser.add_argument("--storage-path", type=Path, default=Path("runs/table1"))
     parser.add_argument("--results", type=Path, help="copy, evaluate and table there")
     args = parser.parse_args()
+    from mtrl_ray.checkpoints import write_text_whole
+
     try:
         frames = sorted(int(f) for f in args.frames.split(","))
     except ValueError:
@@ -185,8 +188,11 @@ def main() -> int:
             slug = method.replace(" → ", "_to_").replace(" (", "_").replace(")", "")
             copy = args.results / "table1_matched" / slug.replace(" ", "_") / f"seed{args.seed}"
             copy = copy / checkpoint.name
-            if not copy.exists():
-                shutil.copytree(checkpoint, copy)
+            if not copy.exists():  # whole or not at all: a cut copy is never `copy`
+                partial = copy.with_name(copy.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                shutil.copytree(checkpoint, partial)
+                partial.rename(copy)
             copies.append((method, label, frames_, copy, head))
         rows = copies
 
@@ -208,9 +214,9 @@ def main() -> int:
             cells = [f"{table[t]['mean']:.2f} ± {table[t]['std']:.2f}" for t in tasks]
             lines.append(f"| {label} | {frames_} | {cells[0]} | {cells[1]} |")
         text = "\n".join(lines) + "\n"
-        (args.storage_path / f"table1{_suffix(deterministic)}.md").write_text(text)
+        write_text_whole(args.storage_path / f"table1{_suffix(deterministic)}.md", text)
         print(text)
-    (args.storage_path / "table1.json").write_text(json.dumps(payload, indent=2))
+    write_text_whole(args.storage_path / "table1.json", json.dumps(payload, indent=2))
     if args.results is not None:
         root = args.results.resolve().parent  # paths relative to the repository
         new = [rec for m, _, _, c, h in rows for rec in records(m, c, h, tasks, args.seed, root)]
