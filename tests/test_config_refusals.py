@@ -112,8 +112,13 @@ def test_ppo_fast_path_refuses_complete_episodes():
             lambda c: c.learners(num_aggregator_actors_per_learner=1),
             "num_aggregator_actors_per_learner > 0",
         ),
+        (
+            lambda c: c.env_runners(max_requests_in_flight_per_env_runner=2),
+            "max_requests_in_flight_per_env_runner=2",
+        ),
+        (lambda c: c.training(broadcast_interval=3), "broadcast_interval=3"),
     ],
-    ids=["complete-episodes", "circular-buffer", "aggregators"],
+    ids=["complete-episodes", "circular-buffer", "aggregators", "in-flight", "broadcast"],
 )
 def test_appo_fast_path_refuses_rllibs_loop_knobs(setup, match):
     config = setup(MultiTaskAPPOConfig().multi_task(TASKS))

@@ -13,8 +13,8 @@ remote call per fragment, the weights inline when they changed, the runner's
 metrics in the answer); the driver takes fragments in the order they arrive until
 the train batch is full, sends each runner that answered its next request at once,
 and updates the learner while all runners keep sampling. A fragment is therefore
-sampled with the weights of the update before (sometimes two before), and v-trace
-corrects for that lag, as in IMPALA. What is not: the learner. It runs in the
+sampled with the weights of the update before (a slow runner's, of an earlier one),
+and v-trace corrects for that lag, as in IMPALA. What is not: the learner. It runs in the
 driver's thread (no learner thread, queue or aggregator actors), one train batch
 per training step, its `num_epochs` full-batch steps with `appo_loss` (RLlib's
 loss term for term, tested), so the driver collects the next batch only after the
@@ -58,8 +58,8 @@ class MultiTaskAPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, APPOConfig):
 
     Runners sample without waiting for the learner; each train batch holds about
     `train_batch_size_per_task` env steps per task (whichever fragments arrived
-    first), and the learner, in a thread of the driver process, takes `num_epochs`
-    full-batch steps on it.
+    first), and the learner (in the driver: its own thread with `fast_path=False`)
+    takes `num_epochs` full-batch steps on it.
 
     Example:
         >>> config = MultiTaskAPPOConfig().multi_task(["HalfCheetahSmallFoot-v0",
@@ -173,7 +173,8 @@ class MultiTaskAPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, APPOConfig):
             self._refuse_what_fast_path_skips()
 
     def _refuse_what_fast_path_skips(self) -> None:
-        """Episode callbacks, a custom env-to-module connector, and RLlib's queues."""
+        """Episode callbacks, a custom env-to-module connector, RLlib's queues and
+        aggregators, and in-flight or broadcast settings the stream does not follow."""
         self._refuse_what_lean_sampling_skips()
         hint = "fast_path=True does not use it: set fast_path=False for RLlib's loop"
         if self.batch_mode != "truncate_episodes" and not self.in_evaluation:
@@ -182,6 +183,17 @@ class MultiTaskAPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, APPOConfig):
             self._value_error(f"use_circular_buffer=True: {hint}")
         if self.num_aggregator_actors_per_learner:
             self._value_error(f"num_aggregator_actors_per_learner > 0: {hint}")
+        if self.max_requests_in_flight_per_env_runner != 1:
+            self._value_error(
+                f"max_requests_in_flight_per_env_runner="
+                f"{self.max_requests_in_flight_per_env_runner}: fast_path=True keeps one "
+                "request in flight per runner; set fast_path=False for RLlib's loop"
+            )
+        if self.broadcast_interval != 1:
+            self._value_error(
+                f"broadcast_interval={self.broadcast_interval}: fast_path=True sends the "
+                "weights after every update; set fast_path=False for RLlib's loop"
+            )
 
     @override(APPOConfig)
     def build_learner_connector(self, input_observation_space, input_action_space, device=None):
