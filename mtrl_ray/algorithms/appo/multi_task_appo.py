@@ -13,12 +13,14 @@ remote call per fragment, the weights inline when they changed, the runner's
 metrics in the answer); the driver takes fragments in the order they arrive until
 the train batch is full, sends each runner that answered its next request at once,
 and updates the learner while all runners keep sampling. A fragment is therefore
-sampled with the weights of the update before (a slow runner's, of an earlier one),
-and v-trace corrects for that lag, as in IMPALA. What is not: the learner. It runs in the
-driver's thread (no learner thread, queue or aggregator actors), one train batch
-per training step, its `num_epochs` full-batch steps with `appo_loss` (RLlib's
-loss term for term, tested), so the driver collects the next batch only after the
-update; the runners' sampling overlaps the update, the driver's does not.
+sampled with the weights of the update before (a slow runner's, of an earlier
+one), and v-trace corrects for that lag, as in IMPALA. What is not: the learner.
+It runs in the driver's thread (no learner thread, queue or aggregator actors),
+one train batch per training step, its `num_epochs` full-batch steps with
+`appo_loss` (RLlib's loss term for term, tested), so the driver collects the next
+batch only after the update: the runners' sampling overlaps the update, the
+driver's collecting does not. Runner failures are not handled (a dead runner fails
+the training step).
 `fast_path=False`: RLlib's APPO loop, learner thread and loss, as they are.
 """
 
