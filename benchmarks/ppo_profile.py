@@ -1,22 +1,23 @@
 """Where a multi-task PPO (and APPO) iteration's time goes, from the tuned examples' configs.
 
-    python benchmarks/ppo_profile.py [--iterations 5] [--algos ppo,appo] [--out FILE.md]
+    python benchmarks/ppo_profile.py [--iterations 5] [--algos ppo,appo_fast] [--out FILE.md]
     python benchmarks/ppo_profile.py --quick      # smoke run, about a minute on an idle machine
 
 PPO: tuned_examples/ppo/halfcheetah_vanilla_multitask.py (6 tasks x 1 runner x 4
 envs, 2048 env steps per task per update, minibatches of 384, 10 epochs) on its fast
 path ("ppo") and on RLlib's sampling loop and learner ("ppo_rllib"); APPO:
 tuned_examples/appo/halfcheetah_vanilla_multitask.py (6 x 1 x 4, 512 env steps per
-task per train batch, 8 full-batch steps). One warm-up iteration (APPO: until the
-learner has trained a batch), then the median over `--iterations` of each part's time per
-iteration, its calls per iteration and its median time per call. The parts are
-timed with `time.perf_counter` around the driver's calls (sampling, the env
-runners' state sync, the learner group's update, the weight sync) and the
-learner's own methods (the learner connector with GAE or v-trace's inputs, each
-minibatch's `_update` and, inside it, forward, loss, backward and the optimizer
-step). RLlib's own timers and the runners' per-step timers of the last iteration
-follow the table as RLlib reports them (RLlib's timers are moving averages, not
-this iteration's values).
+task per train batch, 8 full-batch steps) on RLlib's loop and learner thread
+("appo", `fast_path=False`) and on its fast path ("appo_fast"). One warm-up
+iteration (APPO: until the learner has trained a batch), then the median over
+`--iterations` of each part's time per iteration, its calls per iteration and its
+median time per call. The parts are timed with `time.perf_counter` around the
+driver's calls (sampling, the env runners' state sync, the learner group's update,
+the weight sync) and the learner's own methods (the learner connector with GAE or
+v-trace's inputs, each minibatch's `_update` and, inside it, forward, loss, backward
+and the optimizer step). RLlib's own timers and the runners' per-step timers of the
+last iteration follow the table as RLlib reports them (RLlib's timers are moving
+averages, not this iteration's values).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ EXAMPLES = {
     "ppo": ROOT / "tuned_examples" / "ppo" / "halfcheetah_vanilla_multitask.py",
     "ppo_rllib": ROOT / "tuned_examples" / "ppo" / "halfcheetah_vanilla_multitask.py",
     "appo": ROOT / "tuned_examples" / "appo" / "halfcheetah_vanilla_multitask.py",
+    "appo_fast": ROOT / "tuned_examples" / "appo" / "halfcheetah_vanilla_multitask.py",
 }
 
 
@@ -61,10 +63,10 @@ def tuned_config(algo: str, quick: bool):
     """The tuned example's config; its runners share NUM_CPUS logical CPUs."""
     config = runpy.run_path(str(EXAMPLES[algo]), run_name="ppo_profile")["config"]
     config = config.copy(copy_frozen=False)
-    if algo == "ppo_rllib":  # the same example on RLlib's sampling loop and learner
+    if algo in ("ppo_rllib", "appo"):  # the example on RLlib's loops and learner
         config.training(fast_path=False)
     config.env_runners(num_cpus_per_env_runner=int(1000 * NUM_CPUS / config.num_env_runners) / 1000)
-    if algo == "appo" and quick:  # a few train batches per iteration (RLlib: 10 s)
+    if algo.startswith("appo") and quick:  # a few train batches per iteration (RLlib: 10 s)
         config.reporting(min_time_s_per_iteration=5)
     return config
 
@@ -78,6 +80,8 @@ def instrument(algo, name: str) -> Recorder:
     group = algo.env_runner_group
     if name == "ppo":
         return _instrument_fast_path(rec, algo, learner)
+    if name == "appo_fast":
+        return _instrument_appo_fast_path(rec, algo, learner)
     if name == "ppo_rllib":
         import ray.rllib.algorithms.ppo.ppo as ppo_module
 
@@ -125,6 +129,20 @@ def _instrument_fast_path(rec: Recorder, algo, learner) -> Recorder:
     return rec
 
 
+def _instrument_appo_fast_path(rec: Recorder, algo, learner) -> Recorder:
+    """APPO's fast path: fragments as they arrive, then the update in the driver."""
+    from mtrl_ray.algorithms.appo import multi_task_appo_torch_learner
+
+    rec.wrap(algo, "_current_weights", "weights for the runners (state_dict to numpy)")
+    rec.wrap(algo, "_stream_train_batch", f"{SAMPLING} (fragments as they arrive)")
+    rec.wrap(algo.learner_group, "update", UPDATE)
+    rec.wrap(learner, "_make_batch_if_necessary", CONNECTOR.replace("episodes", "fragments"))
+    rec.wrap(learner, "_update", "  one full-batch step (_update)")
+    rec.wrap(multi_task_appo_torch_learner, "appo_loss", "    forward + v-trace loss")
+    rec.wrap(multi_task_appo_torch_learner, "gradient_step", "    backward + optimizer step")
+    return rec
+
+
 def profile(name: str, iterations: int, quick: bool) -> tuple[list[str], dict]:
     """Builds the tuned example, warms up, times `iterations` iterations."""
     algo = tuned_config(name, quick).build_algo()
@@ -163,14 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=5, help="measured, after 1 warm-up")
     parser.add_argument(
-        "--algos", default="ppo,ppo_rllib,appo", help="comma-separated: ppo, ppo_rllib, appo"
+        "--algos",
+        default="ppo,ppo_rllib,appo,appo_fast",
+        help="comma-separated: ppo, ppo_rllib, appo, appo_fast",
     )
     parser.add_argument("--quick", action="store_true", help="2 iterations; APPO's last 5 s")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
     if not algos or set(algos) - set(EXAMPLES):
-        parser.error(f"--algos takes ppo, ppo_rllib and/or appo, got {args.algos!r}")
+        parser.error(f"--algos takes ppo, ppo_rllib, appo and/or appo_fast, got {args.algos!r}")
     if args.iterations < 1:
         parser.error("--iterations must be >= 1")
     iterations = 2 if args.quick else args.iterations

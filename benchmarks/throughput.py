@@ -9,15 +9,16 @@ paper normalize them (VecNormalize, clipped to +-5; (b') without); (c) mtrl-ray
 vanilla multi-task A2C, 6 tasks x 1 pinned runner x 16 envs, t_max 5; (d) mtrl-ray
 multi-task distillation with the same layout, the TeacherPool's query per update
 included (teachers from `--teachers`, default the committed results/teachers);
-(e) multi-task PPO on its fast path ((e') on RLlib's loops), (f) RLlib's APPO with the
-multi-task module; (g) stable-baselines3 PPO
+(e) multi-task PPO on its fast path ((e') on RLlib's loops), (f) multi-task APPO on
+its fast path ((f') RLlib's APPO, `fast_path=False`); (g) stable-baselines3 PPO
 doing the same work per update as (e): the six variants x 4 envs in one DummyVecEnv,
 n_steps 512 (12,288 env steps per update), minibatches of 384, 10 epochs, 64 x 64
 tanh actor and critic, observations normalized; (h0), (h) raw stepping and
 multi-task A2C on the eight Walker2d variants, (i0), (i) the same on the
 cross-family task set (bodies that fall reset mid-fragment). Each is measured
 `repeats` times, one repeat of every row after another; medians are reported with
-(c)/(a), (c)/(b), (d)/(c), (e)/(g), (e)/(e'), (f)/(g), (h)/(h0) and (i)/(i0). `--rows`
+(c)/(a), (c)/(b), (d)/(c), (e)/(g), (e)/(e'), (f)/(g), (f)/(e), (f)/(f'), (h)/(h0)
+and (i)/(i0). `--rows`
 measures a subset. Needs the `bench` extra.
 """
 
@@ -209,11 +210,12 @@ def mtrl_ray_ppo(seconds: float, fast_path: bool = True) -> tuple[float, dict[st
     return _rate(config, seconds, num_envs=None)
 
 
-def mtrl_ray_appo(seconds: float) -> tuple[float, dict[str, float]]:
-    """RLlib's APPO (asynchronous, streaming) with the multi-task module, its defaults."""
+def mtrl_ray_appo(seconds: float, fast_path: bool = True) -> tuple[float, dict[str, float]]:
+    """Multi-task APPO with its defaults (`fast_path=False`: RLlib's APPO as it is)."""
     from mtrl_ray.algorithms.appo import MultiTaskAPPOConfig
 
-    return _rate(MultiTaskAPPOConfig().multi_task(PAPER_TASKS), seconds, num_envs=None)
+    config = MultiTaskAPPOConfig().multi_task(PAPER_TASKS).training(fast_path=fast_path)
+    return _rate(config, seconds, num_envs=None)
 
 
 def _rate(config, seconds: float, num_envs: int | None = NUM_ENVS) -> tuple[float, dict]:
@@ -299,8 +301,12 @@ ROWS: dict[str, tuple[str, Callable[[float, Path], tuple[float, dict[str, float]
         lambda s, _: mtrl_ray_ppo(s, fast_path=False),
     ),
     "f": (
-        "(f) mtrl-ray APPO (RLlib's, streaming), 6 tasks x 1 runner x 4 envs, defaults",
+        "(f) mtrl-ray APPO (fast path, streaming), 6 tasks x 1 runner x 4 envs, defaults",
         lambda s, _: mtrl_ray_appo(s),
+    ),
+    "f'": (
+        "(f') the same on RLlib's APPO loop and learner thread (`fast_path=False`)",
+        lambda s, _: mtrl_ray_appo(s, fast_path=False),
     ),
     "g": (
         "(g) stable-baselines3 PPO, 6 variants x 4 envs, (e)'s work per update",
@@ -333,6 +339,8 @@ RATIOS = (
     ("e", "g", "target >= 1.5"),
     ("e", "e'", "the fast path's gain"),
     ("f", "g", "target: APPO >= PPO"),
+    ("f", "e", "target: APPO >= PPO (fast paths)"),
+    ("f", "f'", "the fast path's gain"),
     ("h", "h0", "issue 21: within 20 % of (c)/(a)"),
     ("i", "i0", "issue 21: within 20 % of (c)/(a)"),
 )

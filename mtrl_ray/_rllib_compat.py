@@ -178,6 +178,19 @@ def log_sampled(runner: Any, episodes: Iterable[tuple[int, float, float]], steps
     runner._log_env_steps(metric=runner._metrics_num_env_steps_sampled, num_steps=steps)
 
 
+def remote_env_runners(group: Any) -> dict[int, Any]:
+    """{runner id: actor handle} of an `EnvRunnerGroup`'s healthy remote runners.
+
+    APPO's fast path keeps one sample request in flight per runner and waits with
+    `ray.wait(num_returns=1)` for whichever answers first. The group's public async
+    API (`foreach_env_runner_async` + `fetch_ready_async_reqs`) waits for all
+    outstanding requests or a timeout, and exposes neither the object refs nor
+    the handles; its actor manager keeps the handles privately.
+    """
+    handles = group._worker_manager.actors()
+    return {i: handles[i] for i in group.healthy_env_runner_ids()}
+
+
 def runner_seed(runner: Any) -> int | None:
     """The seed of a runner's first env reset, as RLlib's own loop uses it.
 

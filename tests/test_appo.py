@@ -29,12 +29,18 @@ def _train_until(algo, done, seconds: float) -> dict:
             return result
 
 
-def test_two_tasks_on_pinned_runners(ray_local):
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "rllib"])
+def test_two_tasks_on_pinned_runners(ray_local, fast_path):
     config = (
         MultiTaskAPPOConfig()
         .multi_task(TWO_TASKS, runners_per_task=1)
         .env_runners(num_envs_per_env_runner=2, num_cpus_per_env_runner=0.25)
-        .training(train_batch_size_per_task=64, num_epochs=2, target_network_update_freq=2)
+        .training(
+            train_batch_size_per_task=64,
+            num_epochs=2,
+            target_network_update_freq=2,
+            fast_path=fast_path,
+        )
         .reporting(min_time_s_per_iteration=1)
         .debugging(seed=0)
     )
@@ -72,6 +78,11 @@ def test_two_tasks_on_pinned_runners(ray_local):
         for _ in range(2):
             result = algo.train()
         assert min(np.subtract(learner_weights(algo)[COUNT].tolist(), counts)) > 0
+        learner = result["learners"]["default_policy"]
+        assert set(learner[metrics.PER_TASK]) == set(TWO_TASKS)
+        assert learner["num_target_updates"] > 0
+        if fast_path:  # between training steps every runner keeps sampling
+            assert algo._stream.in_flight == len(TWO_TASKS)
     finally:
         algo.stop()
 

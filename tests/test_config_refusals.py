@@ -81,8 +81,12 @@ def _my_connector(env, spaces, device):
 )
 @pytest.mark.parametrize(
     ("config_cls", "switch"),
-    [(A2CConfig, "lean_connectors"), (MultiTaskPPOConfig, "fast_path")],
-    ids=["a2c", "ppo"],
+    [
+        (A2CConfig, "lean_connectors"),
+        (MultiTaskPPOConfig, "fast_path"),
+        (MultiTaskAPPOConfig, "fast_path"),
+    ],
+    ids=["a2c", "ppo", "appo"],
 )
 def test_lean_connectors_refuse_what_they_would_skip(setup, match, config_cls, switch):
     config = setup(config_cls().multi_task(TASKS))
@@ -95,6 +99,30 @@ def test_lean_connectors_refuse_what_they_would_skip(setup, match, config_cls, s
 def test_ppo_fast_path_refuses_complete_episodes():
     config = MultiTaskPPOConfig().multi_task(TASKS).env_runners(batch_mode="complete_episodes")
     line = _refused(config, "batch_mode='complete_episodes'")
+    assert "set fast_path=False" in line
+    config.training(fast_path=False).validate()
+
+
+@pytest.mark.parametrize(
+    ("setup", "match"),
+    [
+        (lambda c: c.env_runners(batch_mode="complete_episodes"), "batch_mode='complete_episodes'"),
+        (lambda c: c.training(use_circular_buffer=True), "use_circular_buffer=True"),
+        (
+            lambda c: c.learners(num_aggregator_actors_per_learner=1),
+            "num_aggregator_actors_per_learner > 0",
+        ),
+        (
+            lambda c: c.env_runners(max_requests_in_flight_per_env_runner=2),
+            "max_requests_in_flight_per_env_runner=2",
+        ),
+        (lambda c: c.training(broadcast_interval=3), "broadcast_interval=3"),
+    ],
+    ids=["complete-episodes", "circular-buffer", "aggregators", "in-flight", "broadcast"],
+)
+def test_appo_fast_path_refuses_rllibs_loop_knobs(setup, match):
+    config = setup(MultiTaskAPPOConfig().multi_task(TASKS))
+    line = _refused(config, match)
     assert "set fast_path=False" in line
     config.training(fast_path=False).validate()
 

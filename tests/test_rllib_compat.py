@@ -82,7 +82,8 @@ def test_every_private_override_of_ray_is_listed():
 PRIVATE_NAMES = re.compile(
     r"ray\._private|\._model_config\b|\._env_to_module_connector\b|"
     r"\._train_batch_size_per_learner\b|\._seed\b|\._module_to_env\b|\._metrics_num_|"
-    r"\._log_env_steps\b|\._restore_from_remote\b|MultiAgentBatch|\._forward(_train)?\("
+    r"\._log_env_steps\b|\._worker_manager\b|\._restore_from_remote\b|MultiAgentBatch|"
+    r"\._forward(_train)?\("
     r'|"_forward_'
 )
 
@@ -117,6 +118,13 @@ def test_private_calls_and_reads_exist():
     base_init = inspect.getsource(EnvRunner.__init__)
     for attribute in ("self._seed =", "self._metrics_num_env_steps_sampled ="):
         assert attribute in base_init, attribute
+    from ray.rllib.env.env_runner_group import EnvRunnerGroup
+    from ray.rllib.utils.actor_manager import FaultTolerantActorManager
+
+    assert "self._worker_manager = FaultTolerantActorManager(" in inspect.getsource(
+        EnvRunnerGroup.__init__
+    )
+    assert _parameter_names(FaultTolerantActorManager.actors) == ("self",)
     for logger in (JsonLoggerCallback, CSVLoggerCallback):
         assert _parameter_names(logger._restore_from_remote) == ("self", "file_name", "trial")
 

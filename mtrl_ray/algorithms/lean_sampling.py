@@ -19,6 +19,7 @@ from ray.rllib.connectors.env_to_module import EnvToModulePipeline
 from ray.rllib.connectors.module_to_env import ModuleToEnvPipeline
 from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
 from ray.rllib.env import INPUT_ENV_SINGLE_SPACES
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
 
 from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.connectors import task_id_connector
@@ -103,7 +104,7 @@ def single_spaces(env, spaces) -> tuple:
 
 
 class FragmentRounds(_AlgorithmBase):
-    """Algorithm mixin: one synchronous sampling round, one remote call per runner."""
+    """Algorithm mixin: synchronous sampling rounds, one remote call per runner each."""
 
     def _current_weights(self) -> Any:
         """The learner's inference weights, pickled once per round for all runners.
@@ -132,3 +133,32 @@ class FragmentRounds(_AlgorithmBase):
         return self.env_runner_group.foreach_env_runner(
             method, kwargs=kwargs, local_env_runner=False
         )
+
+    def _sample_train_batch(self, weights: Any) -> list:
+        """Rounds of one call per runner until the train batch is full (as RLlib's
+        `synchronous_parallel_sample`): each runner samples its share (RLlib's
+        rollout fragment length for it x its envs, with the sampling policy's
+        log-probabilities and distribution inputs) and answers with its metrics,
+        which go to the algorithm's `env_runners` results."""
+        fragments: list = []
+        runner_metrics: list = []
+        steps = 0
+        while steps < self.config.total_train_batch_size:
+            results = self._sample_round(
+                "sample_fragment_and_metrics",
+                weights,
+                num_timesteps=None,
+                compact=True,
+                policy_outputs=True,
+            )
+            weights = None  # the runners have them
+            sampled = 0
+            for runner_fragments, metrics in results:
+                fragments += runner_fragments
+                runner_metrics.append(metrics)
+                sampled += sum(len(f) for f in runner_fragments)
+            steps += sampled
+            if sampled == 0:
+                break
+        self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
+        return fragments

@@ -1,7 +1,8 @@
 """Single-task APPO on one HalfCheetah variant, 1M frames (the APPO baseline).
 
-The paper's single-task network (actor 2 x 64, critic 3 layers, tanh) with RLlib's
-asynchronous APPO: one runner with 4 envs streams 128-step fragments; the learner
+The paper's single-task network (actor 2 x 64, critic 3 layers, tanh) with APPO on
+its fast path: one runner with 4 envs streams 128-step fragments (one request always
+in flight, so it samples while the learner updates); the learner, in the driver,
 takes 8 full-batch Adam steps (3e-4) on each 512-step train batch, with v-trace
 targets (gamma 0.99), the clipped surrogate (0.2) against a target policy synced
 once per batch, and no entropy bonus.

@@ -1,9 +1,10 @@
 """Vanilla multi-task APPO on the paper's six HalfCheetah variants (APPO in place of A2C).
 
 The same multi-head network as the A2C experiment (shared 2 x 64 tanh actor trunk,
-one Gaussian head per task; critic with one shared layer), trained with RLlib's
-asynchronous APPO: one pinned runner per task with 4 envs streams 128-step fragments;
-the learner (a thread in the driver) takes 8 full-batch Adam steps (3e-4) on each
+one Gaussian head per task; critic with one shared layer), trained with APPO on its
+fast path: one pinned runner per task with 4 envs streams 128-step fragments (one
+request always in flight, so the runners sample while the learner updates); the
+learner, in the driver, takes 8 full-batch Adam steps (3e-4) on each
 train batch of about 512 env steps per task (3072 in all), with v-trace targets
 (gamma 0.99), the clipped surrogate (0.2) against a target policy synced once per
 batch, and no entropy bonus. 1M frames per task (6M in all).

@@ -228,30 +228,3 @@ class MultiTaskPPO(CompleteCheckpoints, FragmentRounds, PPO):
             )
             self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
         return None
-
-    def _sample_train_batch(self, weights: Any) -> list:
-        """Rounds of one call per runner until the train batch is full (as RLlib's
-        `synchronous_parallel_sample`): each runner samples its share (RLlib's
-        rollout fragment length for it x its envs) and answers with its metrics."""
-        fragments: list = []
-        runner_metrics: list = []
-        steps = 0
-        while steps < self.config.total_train_batch_size:
-            results = self._sample_round(
-                "sample_fragment_and_metrics",
-                weights,
-                num_timesteps=None,
-                compact=True,
-                policy_outputs=True,
-            )
-            weights = None  # the runners have them
-            sampled = 0
-            for runner_fragments, metrics in results:
-                fragments += runner_fragments
-                runner_metrics.append(metrics)
-                sampled += sum(len(f) for f in runner_fragments)
-            steps += sampled
-            if sampled == 0:
-                break
-        self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
-        return fragments
