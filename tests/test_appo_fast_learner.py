@@ -58,9 +58,7 @@ def _batch(module, num_tasks: int = len(TASKS)) -> dict[str, torch.Tensor]:
     pi = module.get_train_action_dist_cls().from_logits(inputs)
     # The behaviour policy: off the current one, so that the v-trace and
     # surrogate clips bind for some rows.
-    batch[Columns.ACTION_LOGP] = pi.logp(batch[Columns.ACTIONS]) + 0.5 * torch.randn(
-        n, generator=g
-    )
+    batch[Columns.ACTION_LOGP] = pi.logp(batch[Columns.ACTIONS]) + 0.5 * torch.randn(n, generator=g)
     batch[Columns.ACTION_DIST_INPUTS] = inputs
     return batch
 
@@ -167,3 +165,76 @@ def test_fast_path_logs_each_tasks_terms_and_their_mean():
         mean = float(np.asarray(module_results[term].peek()))
         assert mean == pytest.approx(np.mean(values), rel=1e-5), term
     assert all(float(np.asarray(per_task[t]["vf_loss"].peek())) > 0 for t in TASKS)
+
+
+def test_chunk_end_bootstraps_from_the_value_of_the_last_observation():
+    """A chunk cut before its episode ends: v_s = r_t + gamma v_s(t+1), ending in V(s_T).
+
+    Hand-computed with rho = c = 1 (behaviour = target = current policy): the value
+    targets are the discounted rewards bootstrapped with V of the bootstrap row.
+    RLlib 2.60's own layout (reward 0 at that row) gives r_{T-1} alone at the cut.
+    """
+    from ray.rllib.algorithms.impala.torch.vtrace_torch_v2 import vtrace_torch
+
+    from mtrl_ray.algorithms.appo.appo_loss import appo_loss, bootstrap_rewards
+
+    gamma, rewards, values = 0.9, [1.0, 2.0, 3.0], [0.5, -1.0, 2.0, 10.0]
+    mask = torch.tensor([True, True, True, False])
+    column = dict(
+        target_action_log_probs=torch.zeros(4, 1),
+        behaviour_action_log_probs=torch.zeros(4, 1),
+        discounts=(gamma * mask.float()).reshape(4, 1),
+        values=torch.tensor(values).reshape(4, 1),
+        bootstrap_values=torch.zeros(1),
+    )
+    raw = torch.tensor([*rewards, 0.0])
+    rllib_vs, _ = vtrace_torch(rewards=raw.reshape(4, 1), **column)
+    assert float(rllib_vs[2, 0]) == pytest.approx(3.0)  # RLlib: the cut bootstraps from 0
+    fixed = bootstrap_rewards(raw, torch.tensor(values), mask).reshape(4, 1)
+    vs, advantages = vtrace_torch(rewards=fixed, **column)
+    expected = [1 + gamma * (2 + gamma * (3 + gamma * 10)), 2 + gamma * (3 + gamma * 10)]
+    expected += [3 + gamma * 10, 10.0]
+    torch.testing.assert_close(vs[:, 0], torch.tensor(expected))
+    torch.testing.assert_close(advantages[2, 0], torch.tensor(3 + gamma * 10 - 2.0))
+
+    # appo_loss end to end: its value loss rows are 0.5 (V - those targets)^2.
+    config = (
+        MultiTaskAPPOConfig()
+        .multi_task(TASKS)
+        .env_runners(rollout_fragment_length=SEQ)
+        .training(gamma=gamma)
+    )
+    learner = config.build_learner(spaces=SPACES)
+    try:
+        module = learner.module[DEFAULT_MODULE_ID].unwrapped()
+        g = torch.Generator().manual_seed(0)
+        batch = {
+            Columns.OBS: torch.randn(4, 17, generator=g),
+            TASK_ID: torch.zeros(4, dtype=torch.long),
+            Columns.ACTIONS: torch.randn(4, 6, generator=g),
+            Columns.REWARDS: raw,
+            Columns.TERMINATEDS: torch.zeros(4, dtype=torch.bool),
+            Columns.TRUNCATEDS: torch.zeros(4, dtype=torch.bool),
+            Columns.LOSS_MASK: mask,
+        }
+        with torch.no_grad():
+            fwd_out = module.forward_train(batch)
+            pi = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+            batch[Columns.ACTION_LOGP] = pi.logp(batch[Columns.ACTIONS])  # rho = 1
+            v = module.compute_values(batch)
+            loss = appo_loss(
+                module,
+                batch,
+                fwd_out,
+                learner.config.get_config_for_module(DEFAULT_MODULE_ID),
+                entropy_coeff=0.0,
+                kl_coeff=0.0,
+            )
+    finally:
+        learner.shutdown()
+    targets, ret = [], float(v[3])
+    for t in (2, 1, 0):
+        ret = rewards[t] + gamma * ret
+        targets.insert(0, ret)
+    expected_vf = 0.5 * (v[:3] - torch.tensor(targets)) ** 2
+    torch.testing.assert_close(loss.rows["vf_loss"][:3], expected_vf, rtol=1e-5, atol=1e-5)

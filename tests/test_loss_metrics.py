@@ -230,12 +230,20 @@ def test_appo_logs_each_task_as_its_own_loss_would_and_their_mean():
     )
     logged = {t: _peek(learner, PER_TASK, t, "policy_loss") for t in TASKS}
     _assert_mean_over_tasks(learner, ["policy_loss", "vf_loss"])
-    # RLlib's own APPO loss on one task's rows logs what we logged for the task.
+    # RLlib's own APPO loss on one task's rows logs what we logged for the task
+    # (given the bootstrap rows' rewards our loss gives them: appo_loss's docstring).
     from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
+
+    from mtrl_ray.algorithms.appo.appo_loss import bootstrap_rewards
 
     for task_id, task in enumerate(TASKS):
         sel = torch.as_tensor(rows["task"] == task_id)
         task_batch = {k: v[sel] for k, v in batch.items()}
+        with torch.no_grad():
+            values = module.unwrapped().compute_values(task_batch)
+        task_batch[Columns.REWARDS] = bootstrap_rewards(
+            task_batch[Columns.REWARDS], values, task_batch[Columns.LOSS_MASK]
+        )
         APPOTorchLearner.compute_loss_for_module(
             learner,
             module_id=DEFAULT_MODULE_ID,

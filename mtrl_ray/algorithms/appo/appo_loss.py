@@ -11,9 +11,15 @@ The batch is the flat fragment layout of RLlib's APPO learner connector (and of
 `rollout_fragment_length` (time-major, zero-padded), v-trace (RLlib's
 `vtrace_torch`) runs down each column with the discount gamma x (1 - terminated) x
 loss mask, and each column bootstraps from the value of the next column's first row.
-Note what that layout implies (RLlib's behaviour, kept for equivalence): the
-bootstrap row's own TD error (-rho V) enters the v-trace recursion of the chunk's
-last real step, which then bootstraps from nothing when rho = 1.
+One change to RLlib's 2.60 loss (`bootstrap_rewards`, applied on both paths): RLlib
+gives the bootstrap row reward 0 and discount 0, so its TD error -rho V(s_T) enters
+the v-trace recursion of the chunk's last real step, whose target then bootstraps
+from nothing: with rho = c = 1 it is r_{T-1} alone where it should be
+r_{T-1} + gamma V(s_T), at every fragment cut of an unfinished episode (every
+`rollout_fragment_length` steps), for the value target and the policy's advantage
+alike. The bootstrap row's reward set to V(s_T) (no gradient) makes its TD error 0,
+so v_s at that row is V(s_T) and the chunk's last step bootstraps from it; a
+terminated chunk is unaffected (its last discount is 0).
 """
 
 from __future__ import annotations
@@ -33,6 +39,19 @@ from ray.rllib.core.rl_module.apis import TARGET_NETWORK_ACTION_DIST_INPUTS
 
 #: RLlib's APPO clips the behaviour / target-policy importance ratio to [0, IS_CLIP].
 IS_CLIP = 2.0
+
+
+def bootstrap_rewards(
+    rewards: torch.Tensor, values: torch.Tensor, loss_mask: torch.Tensor
+) -> torch.Tensor:
+    """The rewards v-trace should see: V(s_T), detached, at the bootstrap rows.
+
+    Args:
+        rewards: Flat rewards, 0 at the bootstrap rows (`LOSS_MASK` False).
+        values: The critic's values of the same rows.
+        loss_mask: `LOSS_MASK`: False at the bootstrap rows.
+    """
+    return torch.where(loss_mask.bool(), rewards, values.detach())
 
 
 @dataclass(frozen=True)
@@ -100,7 +119,7 @@ def appo_loss(
         target_action_log_probs=target_logp,
         behaviour_action_log_probs=behaviour_logp,
         discounts=discounts,
-        rewards=time_major(batch[Columns.REWARDS]),
+        rewards=time_major(bootstrap_rewards(batch[Columns.REWARDS], values, mask)),
         values=values_tm,
         bootstrap_values=bootstrap,
         clip_pg_rho_threshold=config.vtrace_clip_pg_rho_threshold,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from ray.rllib.algorithms.appo.appo import (
     LEARNER_RESULTS_CURR_KL_COEFF_KEY,
     LEARNER_RESULTS_KL_KEY,
@@ -18,6 +19,7 @@ from ray.rllib.algorithms.appo.appo import (
     LEARNER_RESULTS_VAR_IS_KEY,
 )
 from ray.rllib.algorithms.appo.torch.appo_torch_learner import APPOTorchLearner
+from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import (
     DEFAULT_OPTIMIZER,
     ENTROPY_KEY,
@@ -28,7 +30,7 @@ from ray.rllib.core.learner.learner import (
 from ray.rllib.utils.annotations import override
 
 from mtrl_ray import _rllib_compat as compat
-from mtrl_ray.algorithms.appo.appo_loss import appo_loss
+from mtrl_ray.algorithms.appo.appo_loss import appo_loss, bootstrap_rewards
 from mtrl_ray.algorithms.gradient_step import gradient_step
 from mtrl_ray.algorithms.multi_task_learner import (
     StatisticsAfterUpdate,
@@ -51,7 +53,11 @@ APPO_TERMS = (
 
 
 class MultiTaskAPPOTorchLearner(StatisticsAfterUpdate, APPOTorchLearner):
-    """APPO's loss and update, unchanged; then the normalizer learns from the batch.
+    """APPO's loss and update; then the normalizer learns from the batch.
+
+    One change to RLlib's loss on both paths: each episode chunk's last step
+    bootstraps from V(s_T) (`appo_loss.bootstrap_rewards`; RLlib 2.60 bootstraps it
+    from nothing).
 
     In RLlib's APPO the driver side of `update()` only builds the train batch (or
     receives it from aggregator actors) and queues it; a learner thread takes batches
@@ -75,7 +81,7 @@ class MultiTaskAPPOTorchLearner(StatisticsAfterUpdate, APPOTorchLearner):
     With `fast_path`, `update` is `Learner.update` itself, in the caller's thread:
     RLlib's iterator hands out the whole batch `num_epochs` times (so steps trained,
     the target-network sync and the KL coefficient count as in RLlib's), and each
-    step is `appo_loss` (RLlib's loss, tested equal) and one optimizer step. Its
+    step is `appo_loss` (the loss above, tested equal) and one optimizer step. Its
     per-task metrics are the means of the trained loss's per-row terms over each
     task's rows (v-trace ran on the whole batch), and at the top level their mean
     over the tasks, except `mean_kl_loss`, the whole batch's (the KL coefficient
@@ -146,6 +152,12 @@ class MultiTaskAPPOTorchLearner(StatisticsAfterUpdate, APPOTorchLearner):
 
     @override(APPOTorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        # RLlib's loss with the chunk-end bootstrap restored (appo_loss's docstring).
+        module = self.module[module_id].unwrapped()
+        with torch.no_grad():
+            values = module.compute_values(batch)
+        rewards = bootstrap_rewards(batch[Columns.REWARDS], values, batch[Columns.LOSS_MASK])
+        batch = {**batch, Columns.REWARDS: rewards}
         return rllib_loss_with_task_metrics(
             self.metrics,
             super().compute_loss_for_module,
