@@ -26,8 +26,11 @@ pytestmark = pytest.mark.slow
 TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigTorso-v0"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray_with_dashboard():
+    """One Ray with its dashboard for the module's tests (a start costs ~10-20 s): each
+    test's series carry its own run's labels, and `no_actor_left` keeps the Actors
+    table of one test free of the last one's."""
     import ray
 
     # A short temp dir: Ray's socket paths must fit in 107 bytes.
@@ -46,6 +49,24 @@ def ray_with_dashboard():
     finally:
         ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_actor_left(ray_with_dashboard):
+    """Waits until the last test's runners and teacher pool are dead in the Actors table."""
+    base = "http://" + ray_with_dashboard.dashboard_url
+    deadline = time.time() + 60
+    while True:
+        actors = json.loads(get(f"{base}/api/v0/actors?detail=1&limit=100"))
+        alive = [
+            a["class_name"]
+            for a in actors["data"]["result"]["result"]
+            if a["class_name"] in ("PinnedEnvRunner", "TeacherPool") and a["state"] == "ALIVE"
+        ]
+        if not alive:
+            return
+        assert time.time() < deadline, f"actors of an earlier test still alive: {alive}"
+        time.sleep(1)
 
 
 def get(url: str):
