@@ -34,6 +34,26 @@ def cross_family_model_config(tasks, **kwargs):
     )
 
 
+def train_outside_tune(config, path, iterations: int):
+    """Trains `config` for `iterations` in this process and saves a checkpoint at `path`
+    (Ray already started); returns the checkpoint's path.
+
+    For tests that need a trained checkpoint, not a Tune run: a Tune trial would start
+    an Algorithm process of its own (importing torch and RLlib again) and Tune's
+    bookkeeping, ~10-20 s of the suite each. Such checkpoints are complete
+    (test_tune_runs.py::test_a_checkpoint_saved_outside_tune_is_complete).
+    """
+    from pathlib import Path
+
+    algo = config.build_algo()
+    try:
+        for _ in range(iterations):
+            algo.train()
+        return Path(algo.save_to_path(path))
+    finally:
+        algo.stop()
+
+
 RAY_FIXTURES = ("ray_local", "ray_module")
 
 

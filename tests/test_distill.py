@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import train_outside_tune
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.tune.utils import flatten_dict
@@ -66,7 +67,7 @@ def teacher_checkpoint(ray_module, tmp_path_factory) -> Path:
         .debugging(seed=1)
     )
     root = tmp_path_factory.mktemp("teachers")
-    return train(config, RunSettings("teacher", root, {"training_iteration": 12}, verbose=False))
+    return train_outside_tune(config, root / "teacher", iterations=12)
 
 
 def _distill_config(teacher: Path, **distillation) -> DistillConfig:

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import train_outside_tune
 from ray.rllib.core.columns import Columns
 
 from mtrl_ray import metrics
@@ -23,7 +24,6 @@ from mtrl_ray.modules.fine_tuning import (
     trainable_parameter_names,
 )
 from mtrl_ray.modules.multi_task_actor_critic import MultiTaskActorCritic, MultiTaskModelConfig
-from mtrl_ray.training import RunSettings, train
 
 REPO = Path(__file__).resolve().parents[1]
 LAST = {
@@ -92,7 +92,7 @@ def source_checkpoint(ray_module, tmp_path_factory) -> Path:
     """A single-task A2C checkpoint on PointMass (E1)."""
     config = _config().multi_task([POINT_MASS_ID])
     root = tmp_path_factory.mktemp("source")
-    return train(config, RunSettings("source", root, {"training_iteration": 2}, verbose=False))
+    return train_outside_tune(config, root / "source", iterations=2)
 
 
 @pytest.mark.slow

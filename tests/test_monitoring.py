@@ -1,4 +1,5 @@
-"""What a user sees in the Ray dashboard: runners named by task, per-task Prometheus metrics.
+"""What a user sees in the Ray dashboard: runners named by task, per-task Prometheus metrics
+(outside Tune, and of two seeds of one Tune experiment at once).
 
 The metrics are read as Prometheus scrapes them: from the node's metrics port, parsed by
 `prometheus_client`'s parser.
@@ -26,8 +27,11 @@ pytestmark = pytest.mark.slow
 TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigTorso-v0"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray_with_dashboard():
+    """One Ray with its dashboard for the module's tests (a start costs ~10-20 s): each
+    test's series carry its own run's labels, and `no_actor_left` keeps the Actors
+    table of one test free of the last one's."""
     import ray
 
     # A short temp dir: Ray's socket paths must fit in 107 bytes.
@@ -46,6 +50,24 @@ def ray_with_dashboard():
     finally:
         ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_actor_left(ray_with_dashboard):
+    """Waits until the last test's runners and teacher pool are dead in the Actors table."""
+    base = "http://" + ray_with_dashboard.dashboard_url
+    deadline = time.time() + 60
+    while True:
+        actors = json.loads(get(f"{base}/api/v0/actors?detail=1&limit=100"))
+        alive = [
+            a["class_name"]
+            for a in actors["data"]["result"]["result"]
+            if a["class_name"] in ("PinnedEnvRunner", "TeacherPool") and a["state"] == "ALIVE"
+        ]
+        if not alive:
+            return
+        assert time.time() < deadline, f"actors of an earlier test still alive: {alive}"
+        time.sleep(1)
 
 
 def get(url: str):
@@ -103,6 +125,53 @@ def check_conventions(samples: list) -> None:
         assert s.labels.get("experiment") and s.labels.get("trial"), s
         assert not s.name.startswith("ray_mtrl_ray_"), s.name
         assert "per_second" not in s.name, s.name
+
+
+#: One iteration per trial and task of the Tune test: 10 updates x t_max 5 x 2 envs.
+TUNE_STEPS_PER_TASK = 100
+
+
+def test_two_seeds_of_one_tune_experiment_export_apart(ray_with_dashboard, tmp_path):
+    """Two seeds of one Tune experiment at once: their series stay apart. (First in the
+    module: on a Ray no other run has exported to, every series must be one of them.)"""
+    from mtrl_ray.envs.point_mass import HEAVY_POINT_MASS_ID, POINT_MASS_ID
+    from mtrl_ray.training import RunSettings, prepare, run
+
+    tasks, experiment = [POINT_MASS_ID, HEAVY_POINT_MASS_ID], "prom-seeds"
+    trials = ("seed0", "seed1")
+    config = (
+        A2CConfig()
+        .multi_task(tasks)
+        .training(updates_per_iteration=10)
+        .env_runners(num_envs_per_env_runner=2, num_cpus_per_env_runner=0.25)
+        # 0.5 + 2 x 0.25 CPUs a trial: both seeds run at once on 2 CPUs.
+        .resources(num_cpus_for_main_process=0.5)
+    )
+    settings = RunSettings(
+        name=experiment, storage_path=tmp_path, checkpoint_every=100, verbose=False
+    )
+    run(prepare(config, settings, seeds=[0, 1]))
+
+    def present(samples: list) -> bool:
+        return all(
+            total(samples, "ray_mtrl_learner_update_seconds_count", experiment=experiment, trial=t)
+            for t in trials
+        )
+
+    samples = scrape_until(present)
+    # Each seed's runners and Algorithm export under their own trial tag. The trial's
+    # processes are gone by now, and a process's last export interval (1 s here) may
+    # be lost as it exits: at most a trial's own counts, never the other's on top.
+    for trial in trials:
+        run_tags = {"experiment": experiment, "trial": trial}
+        for task in tasks:
+            steps = total(samples, "ray_mtrl_env_steps_total", task=task, **run_tags)
+            assert 0 < steps <= TUNE_STEPS_PER_TASK
+        updates = total(samples, "ray_mtrl_learner_update_seconds_count", **run_tags)
+        assert 0 < updates <= 10
+    assert {s.labels["trial"] for s in samples} == set(trials)
+    assert {s.labels["experiment"] for s in samples} == {experiment}
+    check_conventions(samples)
 
 
 def _a2c():

@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import train_outside_tune
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 
@@ -147,7 +148,6 @@ def test_point_mass_checkpoint_acts_as_its_evaluation_runners(ray_module, tmp_pa
     from mtrl_ray.algorithms.a2c import A2CConfig
     from mtrl_ray.envs.point_mass import HEAVY_POINT_MASS_ID, POINT_MASS_ID
     from mtrl_ray.evaluation import make_evaluation_runners
-    from mtrl_ray.training import RunSettings, train
 
     tasks = [POINT_MASS_ID, HEAVY_POINT_MASS_ID]
     config = (
@@ -158,9 +158,7 @@ def test_point_mass_checkpoint_acts_as_its_evaluation_runners(ray_module, tmp_pa
         .training(updates_per_iteration=20, lr=3e-3)
         .debugging(seed=2)
     )
-    checkpoint = train(
-        config, RunSettings("pm", tmp_path, {"training_iteration": 2}, verbose=False)
-    )
+    checkpoint = train_outside_tune(config, tmp_path / "pm", iterations=2)
     info = read_checkpoint(checkpoint)
     assert info.actions_for_env == {"normalize_actions": True, "clip_actions": False}
     policy = Policy.load(checkpoint)

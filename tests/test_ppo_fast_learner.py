@@ -75,45 +75,70 @@ def _trained(fast_path: bool, start: dict, batch: dict, tasks=TASKS, **training)
     return {**state, "kl_coeff": torch.tensor(kl_coeff)}
 
 
+def _start(tasks=TASKS) -> tuple[dict, dict, object]:
+    """Starting weights of a fresh module, a batch for it, and the module."""
+    reference = MultiTaskPPOConfig().multi_task(tasks).build_learner(spaces=SPACES)
+    module = reference.module[DEFAULT_MODULE_ID]
+    start = {k: v.clone() for k, v in module.state_dict().items()}
+    return start, _batch(module, num_tasks=len(tasks)), module
+
+
+def _assert_same(fast: dict, rllib: dict) -> None:
+    for key, value in rllib.items():
+        torch.testing.assert_close(fast[key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+# The plain case stays in the fast lane; the loss variants (~1-2 s each) run in the
+# full suite.
 @pytest.mark.parametrize(
     "training",
     [
         {},
-        {"pcgrad": True},
-        {"task_loss_weights": {TASKS[0]: 0.5, TASKS[2]: 2.0}},
-        {"vf_clip_param": 1.0, "entropy_coeff": 0.01, "grad_clip": 0.5},
-        {"use_kl_loss": True, "kl_coeff": 0.3, "kl_target": 1e-4},
+        pytest.param({"pcgrad": True}, marks=pytest.mark.slow),
+        pytest.param({"task_loss_weights": {TASKS[0]: 0.5, TASKS[2]: 2.0}}, marks=pytest.mark.slow),
+        pytest.param(
+            {"vf_clip_param": 1.0, "entropy_coeff": 0.01, "grad_clip": 0.5},
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            {"use_kl_loss": True, "kl_coeff": 0.3, "kl_target": 1e-4}, marks=pytest.mark.slow
+        ),
     ],
     ids=["plain", "pcgrad", "task-weights", "clips-entropy", "kl"],
 )
 def test_fast_loop_gives_rllibs_parameters(training):
-    reference = MultiTaskPPOConfig().multi_task(TASKS).build_learner(spaces=SPACES)
-    module = reference.module[DEFAULT_MODULE_ID]
-    start = {k: v.clone() for k, v in module.state_dict().items()}
-    batch = _batch(module)
+    start, batch, _ = _start()
     rllib = _trained(False, start, batch, **training)
     fast = _trained(True, start, batch, **training)
-    moved = 0.0
-    for key, value in rllib.items():
-        torch.testing.assert_close(fast[key], value, rtol=1e-4, atol=1e-5, msg=key)
-        if key in start and value.is_floating_point():
-            moved = max(moved, float((value - start[key]).abs().max()))
+    _assert_same(fast, rllib)
+    moved = max(
+        float((value - start[key]).abs().max())
+        for key, value in rllib.items()
+        if key in start and value.is_floating_point()
+    )
     assert moved > 1e-3  # the updates changed the weights (the comparison is not vacuous)
     assert fast["obs_normalizer.count"].sum() == 2 * batch[Columns.LOSS_MASK].sum()
 
 
+def test_the_comparison_catches_a_loss_that_differs():
+    """A fast path whose loss is off by one term's setting (another PPO clip) fails the
+    comparison above: its tolerances do not hide a difference in the loss."""
+    start, batch, _ = _start()
+    rllib = _trained(False, start, batch, clip_param=0.3)
+    fast = _trained(True, start, batch, clip_param=0.1)
+    with pytest.raises(AssertionError):
+        _assert_same(fast, rllib)
+
+
+@pytest.mark.slow
 def test_fast_loop_gives_rllibs_parameters_across_body_families():
     """HalfCheetah + Hopper: padded spaces, per-task input layers, the masked Gaussian."""
     tasks = ("HalfCheetahSmallFoot-v0", "HopperSmallFoot-v0")
-    reference = MultiTaskPPOConfig().multi_task(tasks).build_learner(spaces=SPACES)
-    module = reference.module[DEFAULT_MODULE_ID]
+    start, batch, module = _start(tasks)
     assert module.cfg.mixed
-    start = {k: v.clone() for k, v in module.state_dict().items()}
-    batch = _batch(module, num_tasks=len(tasks))
     rllib = _trained(False, start, batch, tasks=tasks, use_kl_loss=True, kl_coeff=0.2)
     fast = _trained(True, start, batch, tasks=tasks, use_kl_loss=True, kl_coeff=0.2)
-    for key, value in rllib.items():
-        torch.testing.assert_close(fast[key], value, rtol=1e-4, atol=1e-5, msg=key)
+    _assert_same(fast, rllib)
 
 
 def test_minibatch_order_is_rllibs_cycle_and_shuffles_every_pass():
