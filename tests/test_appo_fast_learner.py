@@ -108,10 +108,18 @@ def _compare(start, rllib, fast) -> None:
 @pytest.mark.parametrize(
     "training",
     [
-        {},
-        {"entropy_coeff": 0.01, "grad_clip": 0.5, "vf_loss_coeff": 2.0},
-        {"vtrace_clip_rho_threshold": 0.8, "vtrace_clip_pg_rho_threshold": 0.6, "gamma": 0.9},
-        {"use_kl_loss": True, "kl_coeff": 0.3, "kl_target": 1e-4},
+        {},  # the fast lane's case; the variants run in the slow lane
+        pytest.param(
+            {"entropy_coeff": 0.01, "grad_clip": 0.5, "vf_loss_coeff": 2.0},
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            {"vtrace_clip_rho_threshold": 0.8, "vtrace_clip_pg_rho_threshold": 0.6, "gamma": 0.9},
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            {"use_kl_loss": True, "kl_coeff": 0.3, "kl_target": 1e-4}, marks=pytest.mark.slow
+        ),
     ],
     ids=["plain", "entropy-clip", "vtrace-clips", "kl"],
 )
@@ -129,6 +137,7 @@ def test_fast_loss_gives_rllibs_parameters(training):
         assert float(fast["kl_coeff"]) != training["kl_coeff"]  # the coefficient adapted
 
 
+@pytest.mark.slow
 def test_fast_loss_gives_rllibs_parameters_across_body_families():
     """HalfCheetah + Hopper: padded spaces, per-task input layers, the masked Gaussian."""
     tasks = ("HalfCheetahSmallFoot-v0", "HopperSmallFoot-v0")
