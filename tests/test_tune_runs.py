@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pickle
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from ray.tune import Callback
@@ -20,7 +23,6 @@ from mtrl_ray.cli import main
 from mtrl_ray.envs.point_mass import HEAVY_POINT_MASS_ID, POINT_MASS_ID
 from mtrl_ray.provenance import code_version
 from mtrl_ray.teachers import load_teacher
-from mtrl_ray.training import RunSettings, prepare, run
 from mtrl_ray.tuned_example import load_tuned_example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,25 +41,63 @@ def rows(trial: Path) -> list[dict]:
 
 
 def event_tags(trial: Path) -> set[str]:
+    """The scalar tags of a trial's TensorBoard events (a restarted trial process
+    writes a file of its own)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    (events,) = trial.glob("events.out.tfevents.*")
-    accumulator = EventAccumulator(str(events))
-    accumulator.Reload()
-    return set(accumulator.Tags()["scalars"])
+    tags = set()
+    for events in trial.glob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["scalars"])
+    return tags
+
+
+class KillTrialOnce(Callback):
+    """SIGKILLs the process of the trial of seed `seed` right after it reports
+    iteration `at`, once."""
+
+    def __init__(self, at: int, seed: int):
+        self.at, self.seed, self.killed = at, seed, False
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        mine = trial.config.get("seed") == self.seed
+        if mine and not self.killed and result["training_iteration"] == self.at:
+            self.killed = True
+            os.kill(result["pid"], signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def seeds_run(ray_module, tmp_path_factory):
+    """`rllib train ... --seeds 0,1 --as-test` once, for the module's checks of it
+    (a Tune run less: trial processes start in ~20 s each). Seed 1's trial process is
+    SIGKILLed right after iteration 5, one past its first checkpoint (iteration 4):
+    Tune restarts it from that checkpoint (test_a_killed_trial_recovers_...)."""
+    from mtrl_ray.training import trackers
+
+    storage = tmp_path_factory.mktemp("seeds")
+    argv = ["train", "file", str(POINT_MASS), "--seeds", "0,1", "--as-test"]
+    argv += ["--storage-path", str(storage), "--checkpoint-every", "4"]
+    killer = KillTrialOnce(at=5, seed=1)
+    real = trackers.tracker_callbacks
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.setattr(trackers, "tracker_callbacks", lambda *a: (*real(*a), killer))
+        code = main(argv)
+    experiment = storage / "point_mass_multitask"
+    return SimpleNamespace(code=code, out=out.getvalue(), experiment=experiment, killer=killer)
 
 
 @pytest.mark.slow
-def test_seeds_run_as_trials_with_tensorboard_and_pass(ray_local, tmp_path, capsys, monkeypatch):
-    """--seeds 0,1: two trial folders, per-task TensorBoard curves, --as-test passes;
-    then a run that --as-test fails, logging to --wandb (offline) and --mlflow."""
-    argv = ["train", "file", str(POINT_MASS), "--seeds", "0,1", "--as-test"]
-    argv += ["--storage-path", str(tmp_path), "--checkpoint-every", "4"]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
+def test_seeds_run_as_trials_with_tensorboard_and_pass(seeds_run, tmp_path, capsys, monkeypatch):
+    """--seeds 0,1: two trial folders, per-task TensorBoard curves, --as-test passes
+    (seed 1's trial among them, restarted mid-run); then a run that --as-test fails,
+    logging to --wandb (offline) and --mlflow."""
+    assert seeds_run.code == 0, seeds_run.out[-2000:]
+    out = seeds_run.out
     assert "seed0: passed" in out and "seed1: passed" in out
     assert "seed1: iter    8  steps     64000" in out
-    experiment = tmp_path / "point_mass_multitask"
+    experiment = seeds_run.experiment
     for seed in (0, 1):
         trial = experiment / f"seed{seed}"
         assert json.loads((trial / "params.json").read_text())["seed"] == seed
@@ -80,6 +120,7 @@ def test_seeds_run_as_trials_with_tensorboard_and_pass(ray_local, tmp_path, caps
     assert first[0] != first[1]
 
     # A Tune checkpoint evaluates and serves as a teacher.
+    capsys.readouterr()
     checkpoint = sorted((experiment / "seed0").glob("checkpoint_*"))[-1]
     assert main(["evaluate", str(checkpoint), "--episodes", "2"]) == 0
     assert "PointMassHeavy" in capsys.readouterr().out
@@ -130,43 +171,29 @@ def test_a_checkpoint_saved_outside_tune_is_complete(ray_local, tmp_path, capsys
     assert main(["evaluate", str(path), "--episodes", "1"]) == 0
 
 
-class KillTrialOnce(Callback):
-    """SIGKILLs the trial's process right after it reports iteration `at`, once."""
-
-    def __init__(self, at: int):
-        self.at, self.killed = at, False
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        if not self.killed and result["training_iteration"] == self.at:
-            self.killed = True
-            os.kill(result["pid"], signal.SIGKILL)
-
-
 @pytest.mark.slow
-def test_a_killed_trial_recovers_from_its_checkpoint(ray_local, tmp_path):
-    """Tune restarts the trial from iteration 2's checkpoint; the run ends exactly."""
-    example = load_tuned_example(POINT_MASS)
-    # Short iterations (10 updates): Tune schedules the next one only after the
-    # callback has seen this one's result, so the kill lands between 3 and 4.
-    example.config.training(updates_per_iteration=10)
-    stop = {"num_env_steps_sampled_lifetime": 5 * SHORT_STEPS}
-    settings = RunSettings(
-        "recover", tmp_path, stop, checkpoint_every=2, callbacks=(KillTrialOnce(at=3),)
-    )
-    run(prepare(example.config, settings))
-    results = rows(tmp_path / "recover" / "seed0")
-    assert [r["training_iteration"] for r in results] == [1, 2, 3, 4, 5]
-    assert len({r["pid"] for r in results}) == 2  # iterations 3-5 ran in a new process
+def test_a_killed_trial_recovers_from_its_checkpoint(seeds_run):
+    """Tune restarts the trial from iteration 4's checkpoint; the run ends exactly."""
+    assert seeds_run.killer.killed
+    results = rows(seeds_run.experiment / "seed1")
+    assert [r["training_iteration"] for r in results] == list(range(1, 9))
+    pids = [r["pid"] for r in results]
+    # Iterations 5-8 ran in a new process, started from iteration 4's checkpoint.
+    assert len(set(pids[:4])) == len(set(pids[4:])) == 1 and pids[3] != pids[4]
     for task in TASKS:
         steps = [r[STEPS_KEY.format(task)] for r in results]
-        assert steps == [SHORT_STEPS // 2 * i for i in range(1, 6)]
-    assert results[-1]["num_env_steps_sampled_lifetime"] == 5 * SHORT_STEPS
+        assert steps == [ITERATION_STEPS // 2 * i for i in range(1, 9)]
+    assert results[-1]["num_env_steps_sampled_lifetime"] == 8 * ITERATION_STEPS
+    # Seed 0's trial was not touched.
+    assert len({r["pid"] for r in rows(seeds_run.experiment / "seed0")}) == 1
 
 
 @pytest.mark.slow
-def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
+def test_resume_finishes_an_experiment_whose_driver_was_killed(ray_local, tmp_path, capsys):
     """The driver (and the Ray it started) dies mid-run; `--resume` completes the run:
-    the trial cut off continues from its checkpoint, the seed not yet started starts."""
+    the trial cut off continues from its checkpoint, the seed not yet started starts.
+    (The resume runs in this process, on the shared Ray: it needs none of the dead
+    one's, only the experiment's folder.)"""
     argv = [sys.executable, "-m", "mtrl_ray.cli", "train", "file", str(POINT_MASS)]
     argv += ["--storage-path", str(tmp_path), "--checkpoint-every", "1", "--name", "cut"]
     # Short iterations (10 updates, 800 steps), a checkpoint after each: the kill comes
@@ -196,16 +223,15 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(tmp_path):
     # has (`metrics_tags`): Tune would refuse the search space; the resume drops it.
     forget_recorded_key(tmp_path / "cut", "metrics_tags")
 
-    resumed = subprocess.run(
-        [*argv, "--resume"], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    capsys.readouterr()
+    assert main([*argv[3:], "--resume"]) == 0
+    out = capsys.readouterr().out
     for seed in (0, 1):
         results = rows(tmp_path / "cut" / f"seed{seed}")
         assert [r["training_iteration"] for r in results] == list(range(1, 9))
         assert results[-1]["num_env_steps_sampled_lifetime"] == 8 * SHORT_STEPS
     # (The progress lines name the trial once the run knows of more than one.)
-    assert resumed.stdout.count("iter    8  steps      6400") == 2, resumed.stdout[-2000:]
+    assert out.count("iter    8  steps      6400") == 2, out[-2000:]
 
 
 def forget_recorded_key(experiment: Path, key: str) -> None:
