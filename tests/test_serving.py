@@ -17,11 +17,10 @@ from mtrl_ray.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "results/vanilla_multitask_raw_seed0/checkpoint/checkpoint_000250"
 TASK = "HalfCheetahBigFoot-v0"
-#: Steps of the episode driven over HTTP (HalfCheetah's own limit is 1,000: each step is
-#: one request, and 200 of them compound any difference as well).
-EPISODE_STEPS = 200
+#: Steps of the episode driven over HTTP: HalfCheetah's whole episode, one request a step.
+EPISODE_STEPS = 1000
 #: Requests of the concurrent burst (16 at a time, two replicas).
-BURST = 300
+BURST = 1000
 
 
 def free_port() -> int:
@@ -31,7 +30,7 @@ def free_port() -> int:
 
 
 def episode_return(act, seed: int) -> float:
-    """An EPISODE_STEPS-step HalfCheetah episode driven by `act(obs) -> action`."""
+    """A whole (EPISODE_STEPS-step) HalfCheetah episode driven by `act(obs) -> action`."""
     env = gym.make(TASK, max_episode_steps=EPISODE_STEPS)
     obs, _ = env.reset(seed=seed)
     total, done = 0.0, False
@@ -65,16 +64,17 @@ def test_served_policy_drives_an_episode_and_answers_a_burst(ray_module):
             # cost in the action's own dtype.
             return np.asarray(answer.json()["action"], dtype=np.float32)
 
-        served = episode_return(over_http, seed=5)
-        assert served == episode_return(lambda o: policy.act(o, task=TASK), seed=5)
-
-        # BURST concurrent requests (16 at a time, loopback), every answer the policy's.
+        # BURST concurrent requests (16 at a time, loopback) while the episode runs: the
+        # episode's answers must stay exact under load, and the two overlap in time.
         rng = np.random.default_rng(0)
         bodies = [
             {"task": policy.tasks[i % 6], "obs": rng.normal(size=17).tolist()} for i in range(BURST)
         ]
         with ThreadPoolExecutor(max_workers=16) as pool:
-            answers = list(pool.map(lambda b: requests.post(url, json=b, timeout=30), bodies))
+            burst = pool.map(lambda b: requests.post(url, json=b, timeout=30), bodies)
+            served = episode_return(over_http, seed=5)
+            answers = list(burst)
+        assert served == episode_return(lambda o: policy.act(o, task=TASK), seed=5)
         assert [a.status_code for a in answers] == [200] * BURST
         for body, answer in zip(bodies, answers, strict=True):
             expected = policy.act(np.asarray(body["obs"]), task=body["task"])
