@@ -1,12 +1,13 @@
-"""The runners' fast path, shared by A2C and PPO: lean connectors, `FragmentSampler`,
-one remote call per runner per round with the weights inline.
+"""The runners' fast path, shared by A2C, PPO and APPO: lean connectors,
+`FragmentSampler`, one remote call per runner per round with the weights inline.
 
 `LeanSamplingConfig` (a config mixin) builds the one-piece runner connectors
 (`mtrl_ray.connectors.lean_gaussian`) when the algorithm's switch is on (A2C's
 `lean_connectors`, PPO's `fast_path`: `LEAN_SWITCH` names it) and refuses what they
 would silently skip. `FragmentRounds` (an algorithm mixin) runs one sampling round:
 the learner's weights, pickled once, travel with each runner's sample request, and
-each runner answers with `Fragment`s (numpy columns).
+each runner answers with `Fragment`s (numpy columns); it also holds the learner
+update PPO's and APPO's fast paths share.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.connectors.env_to_module import EnvToModulePipeline
 from ray.rllib.connectors.module_to_env import ModuleToEnvPipeline
 from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
+from ray.rllib.core.learner.learner import ALL_MODULES
 from ray.rllib.env import INPUT_ENV_SINGLE_SPACES
-from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    LEARNER_RESULTS,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+)
 
 from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.connectors import task_id_connector
@@ -162,3 +168,29 @@ class FragmentRounds(_AlgorithmBase):
                 break
         self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
         return fragments
+
+    def _update_learner(self, fragments: list, trained_lifetime_key: str) -> None:
+        """One learner update on `fragments` (`num_epochs` over minibatches), its
+        results aggregated into the algorithm's `learners` results.
+
+        Args:
+            fragments: The train batch's fragments.
+            trained_lifetime_key: The lifetime count the algorithm's learner keeps
+                (RLlib's PPO counts module steps, its APPO env steps); passed back so
+                that schedules and the learner's lifetime metrics go on from it.
+        """
+        learner_results = self.learner_group.update(
+            episodes=fragments,
+            timesteps={
+                NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
+                    (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
+                ),
+                trained_lifetime_key: self.metrics.peek(
+                    (LEARNER_RESULTS, ALL_MODULES, trained_lifetime_key), default=0
+                ),
+            },
+            num_epochs=self.config.num_epochs,
+            minibatch_size=self.config.minibatch_size,
+            shuffle_batch_per_epoch=self.config.shuffle_batch_per_epoch,
+        )
+        self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
