@@ -57,15 +57,19 @@ CROSS_FAMILY_TASKS = tuple(
 )
 
 
-def raw_stepping(seconds: float, tasks: tuple[str, ...] = PAPER_TASKS) -> float:
+def raw_stepping(seconds: float, tasks: tuple[str, ...] = PAPER_TASKS, barrier=None) -> float:
     """Env steps/s of the tasks x 16 envs, random actions, one process.
 
     Hopper and Walker2d bodies fall: their vector envs reset the fallen ones as they
-    go (gymnasium's next-step autoreset), as the runners' envs do.
+    go (gymnasium's next-step autoreset), as the runners' envs do. A `barrier`
+    (multiprocessing) is waited on once the envs are built, so that processes step
+    together.
     """
     envs = [gym.make_vec(t, num_envs=NUM_ENVS, vectorization_mode="sync") for t in tasks]
     for i, env in enumerate(envs):
         env.reset(seed=i)
+    if barrier is not None:
+        barrier.wait()
     actions = [
         np.random.uniform(-1, 1, (256, *env.action_space.shape)).astype(np.float32) for env in envs
     ]
@@ -117,6 +121,13 @@ def sb3_a2c(seconds: float, normalize_observations: bool = True) -> float:
 
 def sb3_ppo(seconds: float) -> float:
     """Env steps/s of stable-baselines3's PPO on the six variants x 4 envs, (e)'s work."""
+    model = sb3_ppo_model()
+    per_update = model.n_steps * model.n_envs
+    return _sb3_rate(model, per_update, per_update, seconds)
+
+
+def sb3_ppo_model():
+    """(g)'s model: SB3's PPO on the six variants x 4 envs, 12,288 env steps per update."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
@@ -138,17 +149,24 @@ def sb3_ppo(seconds: float) -> float:
         device="cpu",
         seed=0,
     )
-    per_update = 512 * len(fns)
-    return _sb3_rate(model, per_update, per_update, seconds)
+    return model
+
+
+def sb3_quiet_logger(model) -> tempfile.TemporaryDirectory:
+    """Gives `model` a logger that writes nothing; the caller cleans up the directory.
+
+    Without a logger of our own, every learn() call leaves an SB3-<date> folder in /tmp.
+    """
+    from stable_baselines3.common.logger import configure
+
+    log_dir = tempfile.TemporaryDirectory()
+    model.set_logger(configure(log_dir.name, format_strings=[]))
+    return log_dir
 
 
 def _sb3_rate(model, warm_up: int, chunk: int, seconds: float) -> float:
     """Env steps/s of an SB3 model's `learn`, in chunks of `chunk` steps, after a warm-up."""
-    from stable_baselines3.common.logger import configure
-
-    # Without a logger of our own, every learn() call leaves an SB3-<date> folder in /tmp.
-    log_dir = tempfile.TemporaryDirectory()
-    model.set_logger(configure(log_dir.name, format_strings=[]))
+    log_dir = sb3_quiet_logger(model)
     model.learn(total_timesteps=warm_up)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -203,11 +221,15 @@ def mtrl_ray_ppo(seconds: float, fast_path: bool = True) -> tuple[float, dict[st
     4 envs per runner, 2048 env steps per task per update, minibatches of 64 samples
     per task.
     """
+    return _rate(mtrl_ray_ppo_config(fast_path), seconds, num_envs=None)
+
+
+def mtrl_ray_ppo_config(fast_path: bool = True):
+    """(e)'s config: defaults (6 x 1 x 4, 2048 steps per task, 10 epochs), minibatches of 384."""
     from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
 
     config = MultiTaskPPOConfig().multi_task(PAPER_TASKS)
-    config = config.training(minibatch_size=64 * len(PAPER_TASKS), fast_path=fast_path)
-    return _rate(config, seconds, num_envs=None)
+    return config.training(minibatch_size=64 * len(PAPER_TASKS), fast_path=fast_path)
 
 
 def mtrl_ray_appo(seconds: float, fast_path: bool = True) -> tuple[float, dict[str, float]]:
