@@ -86,7 +86,13 @@ def raw_stepping(seconds: float, tasks: tuple[str, ...] = PAPER_TASKS, barrier=N
 
 
 def sb3_a2c(seconds: float, normalize_observations: bool = True) -> float:
-    """Env steps/s of stable-baselines3's A2C with the paper's settings on one variant.
+    """Env steps/s of stable-baselines3's A2C with the paper's settings on one variant."""
+    model = sb3_a2c_model(normalize_observations)
+    return _sb3_rate(model, NUM_ENVS * T_MAX * 20, NUM_ENVS * T_MAX * 200, seconds)
+
+
+def sb3_a2c_model(normalize_observations: bool = True):
+    """(b)'s model: SB3's A2C, 16 envs of one variant, n_steps = t_max = 5, 64 x 64 tanh.
 
     With `normalize_observations`, VecNormalize keeps running observation
     statistics and clips to +-5, the work (c)'s module does per task.
@@ -99,7 +105,7 @@ def sb3_a2c(seconds: float, normalize_observations: bool = True) -> float:
     env = make_vec_env(PAPER_TASKS[0], n_envs=NUM_ENVS, seed=0)
     if normalize_observations:
         env = VecNormalize(env, norm_obs=True, norm_reward=False, clip_obs=5.0)
-    model = A2C(
+    return A2C(
         "MlpPolicy",
         env,
         n_steps=T_MAX,
@@ -116,7 +122,6 @@ def sb3_a2c(seconds: float, normalize_observations: bool = True) -> float:
         device="cpu",
         seed=0,
     )
-    return _sb3_rate(model, NUM_ENVS * T_MAX * 20, NUM_ENVS * T_MAX * 200, seconds)
 
 
 def sb3_ppo(seconds: float) -> float:
@@ -179,10 +184,16 @@ def _sb3_rate(model, warm_up: int, chunk: int, seconds: float) -> float:
 
 def mtrl_ray_a2c(seconds: float, update: str = "cycle") -> tuple[float, dict[str, float]]:
     """Env steps/s of mtrl-ray multi-task A2C (6 x 1 x 16, t_max 5) and its timers (ms/update)."""
+    return _rate(mtrl_ray_a2c_config(update), seconds)
+
+
+def mtrl_ray_a2c_config(update: str = "cycle"):
+    """(c)'s config: 6 tasks x 1 runner x 16 envs, t_max 5, 50 rounds per iteration."""
     from mtrl_ray.algorithms.a2c import A2CConfig
 
     config = A2CConfig().multi_task(PAPER_TASKS, update=update)
-    return _rate(config.training(updates_per_iteration=50), seconds)
+    config.env_runners(num_envs_per_env_runner=NUM_ENVS, rollout_fragment_length=T_MAX)
+    return config.training(updates_per_iteration=50)
 
 
 def mtrl_ray_a2c_tasks(seconds: float, tasks: tuple[str, ...]) -> tuple[float, dict[str, float]]:
