@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from bound_parts import Bound, built_algo, col, line, med, per_repeat
+from bound_parts import Bound, built_algo, ceiling_check, col, line, med, per_repeat
 from profile_parts import Recorder
 from throughput import mtrl_ray_a2c_config, sb3_a2c_model, sb3_quiet_logger
 
@@ -175,4 +175,5 @@ def section(reps: list[dict], stepping_label: str) -> list[str]:
             zero,
         ),
         *needed,
+        *ceiling_check(ours("sampling"), s_min),
     ]

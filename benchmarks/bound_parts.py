@@ -147,3 +147,13 @@ def line(label: str, values: list[float], fmt: str = "{:.1f}") -> str:
 def per_repeat(values: list[float], fmt: str = "{:.2f}") -> str:
     """`values` as the report lists them after 'per repeat:'."""
     return ", ".join(fmt.format(v) for v in values)
+
+
+def ceiling_check(sampling: list[float], s_min: list[float]) -> list[str]:
+    """A warning line when some repeat sampled faster than its ceiling allows."""
+    if all(s >= m for s, m in zip(sampling, s_min, strict=True)):
+        return []
+    return [
+        "- warning: sampling took less than S_min in some repeat: the ceiling was measured "
+        "low (a loaded machine?), so this run's bounds are not bounds"
+    ]

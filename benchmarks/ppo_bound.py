@@ -51,7 +51,17 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import a2c_bound  # noqa: E402
-from bound_parts import Bound, built_algo, col, line, med, medians, per_repeat, stepping  # noqa: E402
+from bound_parts import (  # noqa: E402
+    Bound,
+    built_algo,
+    ceiling_check,
+    col,
+    line,
+    med,
+    medians,
+    per_repeat,
+    stepping,
+)
 from ppo_profile import instrument  # noqa: E402
 from profile_parts import SAMPLING, UPDATE, Recorder  # noqa: E402
 from throughput import (  # noqa: E402
@@ -186,6 +196,7 @@ def ppo_section(reps: list[dict], stepping_label: str) -> list[str]:
             if need > 0
             else ": not reachable even with a learner that takes no time"
         ),
+        *ceiling_check(ours("sampling"), [b.s_min for b in bounds(l_ours)]),
     ]
 
 

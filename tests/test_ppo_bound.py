@@ -124,6 +124,7 @@ def test_a2c_report(ppo_bound):
     ]
     text = ppo_bound.report(args, runs, load=1.0, wall=60.0)
     assert "--algos a2c`" in text and "## PPO" not in text
+    assert "warning" not in text  # the sampling call (40 ms) is above S_min in every repeat
     rate_b = 80 / 0.021
     # As now: 480 / (30 + 10 + 20 ms) = 8,000 steps/s; with D = 0: 480 / 50 ms = 9,600.
     assert f"(c) <= 8000 env steps/s, so (c)/(b) <= {8000 / rate_b:.2f} and (c)/(a) <= 0.67" in text
@@ -144,3 +145,5 @@ def test_a2c_report(ppo_bound):
     assert "S_min <= 0: not reachable even with a learner and driver that take no time" in text
     assert "(0.8 x 12000) - S_min <= 0: not reachable" in text
     assert "(1.5 x 5000) - S_min = 4.0 ms per round" in text
+    # ... and the sampling call (40 ms) took less than S_min: that ceiling was no ceiling.
+    assert "warning: sampling took less than S_min" in text
