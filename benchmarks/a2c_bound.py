@@ -1,4 +1,4 @@
-"""A2C's part of benchmarks/ppo_bound.py: (b) and (c) of throughput.py, per update and round.
+"""A2C's part of benchmarks/onpolicy_bound.py: (b) and (c) of throughput.py, per update and round.
 
 (b), SB3's A2C, takes T_sb3 per update of 80 env steps (16 envs x t_max 5): its
 rollout and one train() step. (c), our multi-task A2C, takes per round of 480 env

@@ -1,4 +1,4 @@
-"""The on-policy bounds' shared pieces (benchmarks/ppo_bound.py, issue 22).
+"""The on-policy bounds' shared pieces (benchmarks/onpolicy_bound.py, issue 22).
 
 The bound's arithmetic, env stepping with no policy in parallel processes (the
 stepping ceiling, and throughput.py's raw stepping (a) with one process), a private

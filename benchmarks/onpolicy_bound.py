@@ -1,6 +1,6 @@
 """On-policy bounds on 2 cores: how high PPO's (e)/(g) and A2C's (c)/(b), (c)/(a) can go.
 
-    python benchmarks/ppo_bound.py [--algos ppo,a2c] [--repeats 3] [--updates 4]
+    python benchmarks/onpolicy_bound.py [--algos ppo,a2c] [--repeats 3] [--updates 4]
                                    [--seconds 10] [--out FILE.md]
 
 Issue 22. A synchronous algorithm (every update on fragments of the current policy,
@@ -207,8 +207,8 @@ def report(args, runs: list[dict], load: float, wall: float) -> str:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
     algos = [a for a in ALGOS if a in runs[0]]
-    command = f"python benchmarks/ppo_bound.py --repeats {args.repeats} --updates {args.updates} "
-    command += f"--seconds {args.seconds:g}"
+    command = f"python benchmarks/onpolicy_bound.py --repeats {args.repeats} "
+    command += f"--updates {args.updates} --seconds {args.seconds:g}"
     if tuple(algos) != ALGOS:
         command += f" --algos {','.join(algos)}"
     if args.env != PAPER or args.processes != 2:
