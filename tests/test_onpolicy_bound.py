@@ -67,9 +67,8 @@ def test_report_uses_the_medians(onpolicy_bound):
     assert f"T_sb3 / (L_ours + S_min) = {3.0 / 2.8:.2f}" in text
     assert f"T_sb3 / (L_sb3 + S_min) = {3.0 / 2.7:.2f}" in text
     assert f"L <= {1000 * (3.0 / 1.5 - 1.5):.0f} ms per update" in text
-    assert (
-        "`python benchmarks/onpolicy_bound.py --repeats 3 --updates 2 --seconds 5 --algos ppo`" in text
-    )
+    command = "python benchmarks/onpolicy_bound.py --repeats 3 --updates 2 --seconds 5 --algos ppo"
+    assert f"`{command}`" in text
     slow = [_run(2.0, 1.0, 1.0, 1.2, 4096.0)]
     assert "not reachable even with a learner that takes no time" in onpolicy_bound.report(
         argparse.Namespace(**{**vars(args), "repeats": 1}), slow, load=1.0, wall=1.0
