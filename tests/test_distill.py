@@ -1,8 +1,9 @@
 """Multi-task distillation: the KL, the TeacherPool, learning, faults, and bad teachers.
 
-One two-task A2C checkpoint on the cheap point-mass tasks (trained once for this
-module) is the teacher of both tasks: head 0 for PointMass, head 1 for
-PointMassHeavy, so the pool must route every row to the right head.
+One two-task A2C checkpoint on the cheap point-mass tasks (from the session's
+point-mass Tune run, tests/conftest.py `point_mass_seeds_run`) is the teacher of both
+tasks: head 0 for PointMass, head 1 for PointMassHeavy, so the pool must route every
+row to the right head.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import train_outside_tune
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 from ray.tune.utils import flatten_dict
 
 from mtrl_ray import metrics
-from mtrl_ray.algorithms.a2c import A2CConfig
 from mtrl_ray.algorithms.distill import DistillConfig
 from mtrl_ray.algorithms.distill.distill_torch_learner import KL, PER_TASK, diagonal_gaussian_kl
 from mtrl_ray.checkpoints import WEIGHTS, read_checkpoint
@@ -57,17 +56,12 @@ def test_kl_matches_torch():
 
 
 @pytest.fixture(scope="module")
-def teacher_checkpoint(ray_module, tmp_path_factory) -> Path:
-    """A two-task A2C checkpoint trained well past random on both point-mass tasks."""
-    config = (
-        A2CConfig()
-        .multi_task(TASKS, runners_per_task=1)
-        .env_runners(num_envs_per_env_runner=8, num_cpus_per_env_runner=0.25)
-        .training(updates_per_iteration=100, lr=3e-3, gamma=0.95)
-        .debugging(seed=1)
-    )
-    root = tmp_path_factory.mktemp("teachers")
-    return train_outside_tune(config, root / "teacher", iterations=12)
+def teacher_checkpoint(ray_module, point_mass_seeds_run) -> Path:
+    """A two-task A2C checkpoint trained well past random on both point-mass tasks: the
+    last of seed 0 of the session's point-mass Tune run (tests/conftest.py; it passed
+    the example's criteria, checked in test_tune_runs.py)."""
+    assert point_mass_seeds_run.code == 0, point_mass_seeds_run.out[-2000:]
+    return sorted((point_mass_seeds_run.experiment / "seed0").glob("checkpoint_*"))[-1]
 
 
 def _distill_config(teacher: Path, **distillation) -> DistillConfig:

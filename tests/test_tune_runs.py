@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import pickle
@@ -12,10 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from ray.tune import Callback
 from ray.tune.utils import flatten_dict
 
 from mtrl_ray.checkpoints import checkpoints_by_env_steps, read_checkpoint
@@ -53,39 +49,12 @@ def event_tags(trial: Path) -> set[str]:
     return tags
 
 
-class KillTrialOnce(Callback):
-    """SIGKILLs the process of the trial of seed `seed` right after it reports
-    iteration `at`, once."""
-
-    def __init__(self, at: int, seed: int):
-        self.at, self.seed, self.killed = at, seed, False
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        mine = trial.config.get("seed") == self.seed
-        if mine and not self.killed and result["training_iteration"] == self.at:
-            self.killed = True
-            os.kill(result["pid"], signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
-def seeds_run(ray_module, tmp_path_factory):
-    """`rllib train ... --seeds 0,1 --as-test` once, for the module's checks of it
-    (a Tune run less: trial processes start in ~20 s each). Seed 1's trial process is
-    SIGKILLed right after iteration 5, one past its first checkpoint (iteration 4):
-    Tune restarts it from that checkpoint (test_a_killed_trial_recovers_...)."""
-    from mtrl_ray.training import trackers
-
-    storage = tmp_path_factory.mktemp("seeds")
-    argv = ["train", "file", str(POINT_MASS), "--seeds", "0,1", "--as-test"]
-    argv += ["--storage-path", str(storage), "--checkpoint-every", "4"]
-    killer = KillTrialOnce(at=5, seed=1)
-    real = trackers.tracker_callbacks
-    out = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
-        patch.setattr(trackers, "tracker_callbacks", lambda *a: (*real(*a), killer))
-        code = main(argv)
-    experiment = storage / "point_mass_multitask"
-    return SimpleNamespace(code=code, out=out.getvalue(), experiment=experiment, killer=killer)
+def seeds_run(ray_module, point_mass_seeds_run):
+    """The session's `--seeds 0,1 --as-test` run (tests/conftest.py), for the module's
+    checks of it: seed 1's trial process was SIGKILLed right after iteration 5, one
+    past its first checkpoint (test_a_killed_trial_recovers_...)."""
+    return point_mass_seeds_run
 
 
 @pytest.mark.slow
