@@ -54,7 +54,7 @@ def train_outside_tune(config, path, iterations: int):
         algo.stop()
 
 
-RAY_FIXTURES = ("ray_local", "ray_module", "point_mass_seeds_run")
+RAY_FIXTURES = ("ray_local", "ray_module", "point_mass_seeds_run", "cross_family_checkpoint")
 
 
 @contextlib.contextmanager
@@ -181,6 +181,36 @@ def point_mass_seeds_run(tmp_path_factory):
         code = main(argv)
     experiment = storage / "point_mass_multitask"
     return SimpleNamespace(code=code, out=out.getvalue(), experiment=experiment, killer=killer)
+
+
+#: Three of the cross-family example's tasks, one per body family.
+CROSS_FAMILY_TASKS = ("HalfCheetahSmallFoot-v0", "Walker2dBigTorso-v0", "HopperSmallFoot-v0")
+
+
+@pytest.fixture(scope="session")
+def cross_family_checkpoint(tmp_path_factory) -> Path:
+    """Two small iterations of tuned_examples/a2c/cross_family_multitask.py on
+    CROSS_FAMILY_TASKS via `rllib train`, once for the session: its last checkpoint.
+
+    test_cross_family_training.py checks the run, test_cross_family_transfer.py
+    transfers its heads and adds one. Tests that use it also take `ray_module`.
+    """
+    import ray
+
+    from mtrl_ray.checkpoints import newest_checkpoint
+    from mtrl_ray.cli import main
+
+    if not ray.is_initialized():
+        _start_ray(tmp_path_factory.mktemp("ray"))
+    root = tmp_path_factory.mktemp("xfam")
+    example = POINT_MASS_EXAMPLE.with_name("cross_family_multitask.py")
+    argv = ["train", "file", str(example), "--tasks", ",".join(CROSS_FAMILY_TASKS)]
+    argv += ["--stop-iters", "2", "--storage-path", str(root), "--name", "xfam"]
+    argv += ["--envs-per-runner", "2", "--updates-per-iteration", "5", "--seed", "0"]
+    assert main(argv) == 0
+    found = newest_checkpoint(root / "xfam")
+    assert found is not None
+    return found
 
 
 def _kill_trial_once(at: int, seed: int):
