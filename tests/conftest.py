@@ -160,7 +160,6 @@ def point_mass_seeds_run(tmp_path_factory):
     (iteration 4): Tune restarts it from that checkpoint. Tests that use it also take
     `ray_module` or `ray_local` (the check that nothing is left running).
     """
-    import contextlib
     import io
 
     import ray
