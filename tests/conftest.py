@@ -6,6 +6,8 @@ import contextlib
 import os
 import time
 import warnings
+from pathlib import Path
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -43,8 +45,6 @@ def train_outside_tune(config, path, iterations: int):
     bookkeeping, ~10-20 s of the suite each. Such checkpoints are complete
     (test_tune_runs.py::test_a_checkpoint_saved_outside_tune_is_complete).
     """
-    from pathlib import Path
-
     algo = config.build_algo()
     try:
         for _ in range(iterations):
@@ -54,7 +54,7 @@ def train_outside_tune(config, path, iterations: int):
         algo.stop()
 
 
-RAY_FIXTURES = ("ray_local", "ray_module")
+RAY_FIXTURES = ("ray_local", "ray_module", "point_mass_seeds_run", "cross_family_checkpoint")
 
 
 @contextlib.contextmanager
@@ -142,6 +142,93 @@ def ray_module(tmp_path_factory):
     """A local Ray kept across a module's tests (e.g. around a trained checkpoint)."""
     with _shared_ray(tmp_path_factory) as ray:
         yield ray
+
+
+POINT_MASS_EXAMPLE = (
+    Path(__file__).resolve().parents[1] / "tuned_examples" / "a2c" / "point_mass_multitask.py"
+)
+
+
+@pytest.fixture(scope="session")
+def point_mass_seeds_run(tmp_path_factory):
+    """`rllib train point_mass_multitask.py --seeds 0,1 --as-test` once for the session
+    (trial processes start in ~20 s each; the run trains 64k steps per seed).
+
+    Its checks are in test_tune_runs.py; seed 0's last checkpoint, well past random on
+    both tasks (the pass criteria), is the teacher of test_distill.py. Seed 1's trial
+    process is SIGKILLed right after iteration 5, one past its first checkpoint
+    (iteration 4): Tune restarts it from that checkpoint. Tests that use it also take
+    `ray_module` or `ray_local` (the check that nothing is left running).
+    """
+    import io
+
+    import ray
+
+    from mtrl_ray.cli import main
+    from mtrl_ray.training import trackers
+
+    if not ray.is_initialized():
+        _start_ray(tmp_path_factory.mktemp("ray"))
+    storage = tmp_path_factory.mktemp("seeds")
+    argv = ["train", "file", str(POINT_MASS_EXAMPLE), "--seeds", "0,1", "--as-test"]
+    argv += ["--storage-path", str(storage), "--checkpoint-every", "4"]
+    killer = _kill_trial_once(at=5, seed=1)
+    real = trackers.tracker_callbacks
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.setattr(trackers, "tracker_callbacks", lambda *a: (*real(*a), killer))
+        code = main(argv)
+    experiment = storage / "point_mass_multitask"
+    return SimpleNamespace(code=code, out=out.getvalue(), experiment=experiment, killer=killer)
+
+
+#: Three of the cross-family example's tasks, one per body family.
+CROSS_FAMILY_TASKS = ("HalfCheetahSmallFoot-v0", "Walker2dBigTorso-v0", "HopperSmallFoot-v0")
+
+
+@pytest.fixture(scope="session")
+def cross_family_checkpoint(tmp_path_factory) -> Path:
+    """Two small iterations of tuned_examples/a2c/cross_family_multitask.py on
+    CROSS_FAMILY_TASKS via `rllib train`, once for the session: its last checkpoint.
+
+    test_cross_family_training.py checks the run, test_cross_family_transfer.py
+    transfers its heads and adds one. Tests that use it also take `ray_module`.
+    """
+    import ray
+
+    from mtrl_ray.checkpoints import newest_checkpoint
+    from mtrl_ray.cli import main
+
+    if not ray.is_initialized():
+        _start_ray(tmp_path_factory.mktemp("ray"))
+    root = tmp_path_factory.mktemp("xfam")
+    example = POINT_MASS_EXAMPLE.with_name("cross_family_multitask.py")
+    argv = ["train", "file", str(example), "--tasks", ",".join(CROSS_FAMILY_TASKS)]
+    argv += ["--stop-iters", "2", "--storage-path", str(root), "--name", "xfam"]
+    argv += ["--envs-per-runner", "2", "--updates-per-iteration", "5", "--seed", "0"]
+    assert main(argv) == 0
+    found = newest_checkpoint(root / "xfam")
+    assert found is not None
+    return found
+
+
+def _kill_trial_once(at: int, seed: int):
+    """A Tune callback that SIGKILLs the process of the trial of seed `seed` right after
+    it reports iteration `at`, once (`.killed` says whether it did)."""
+    import signal
+
+    from ray.tune import Callback
+
+    class KillTrialOnce(Callback):
+        killed = False
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            mine = trial.config.get("seed") == seed
+            if mine and not self.killed and result["training_iteration"] == at:
+                self.killed = True
+                os.kill(result["pid"], signal.SIGKILL)
+
+    return KillTrialOnce()
 
 
 def pytest_collection_modifyitems(items):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -16,7 +17,6 @@ from ray.tune.utils import flatten_dict
 
 from mtrl_ray.checkpoints import read_checkpoint
 from mtrl_ray.cli import main
-from mtrl_ray.evaluation import make_evaluation_runners
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "tuned_examples" / "a2c" / "halfcheetah_vanilla_multitask.py"
@@ -49,6 +49,34 @@ def results(experiment: Path) -> list[dict]:
     return [flatten_dict(json.loads(line), delimiter="/") for line in lines]
 
 
+@contextlib.contextmanager
+def inspected_runners(inspect):
+    """Inside, each group of evaluation runners (the real ones `rllib evaluate` builds)
+    is passed to `inspect` once built and again as it stops; yields what it returned."""
+    from mtrl_ray import evaluation
+
+    real = evaluation.make_evaluation_runners
+    seen = []
+
+    def make(*args, **kwargs):
+        group = real(*args, **kwargs)
+        seen.append(inspect(group))
+        stop = group.stop
+
+        def stop_after_inspecting():
+            try:
+                seen.append(inspect(group))
+            finally:
+                stop()
+
+        group.stop = stop_after_inspecting
+        return group
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluation, "make_evaluation_runners", make)
+        yield seen
+
+
 def action_modes(runner) -> list[tuple[bool, bool]]:
     """(normalize_actions, clip_actions) of a runner's module-to-env connectors."""
     return [(c.normalize_actions, c.clip_actions) for c in runner._module_to_env.connectors]
@@ -77,23 +105,20 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     assert last.tasks == tuple(TASKS)
     assert last.actions_for_env == {"normalize_actions": False, "clip_actions": False}
 
-    # Evaluation: 2 episodes per task, with the checkpoint's normalization frozen.
-    group = make_evaluation_runners(last, episodes=2)
-    try:
+    # Evaluation: 2 episodes per task, with the checkpoint's normalization frozen: the
+    # runners `rllib evaluate` builds, seen before their episodes and as they stop.
+    def counts_and_modes(group):
         counts = group.foreach_env_runner(
             lambda r: r.module.obs_normalizer.count.tolist(), local_env_runner=False
         )
-        assert counts == [[200.0, 200.0]] * 2  # the training statistics, on every runner
-        group.foreach_env_runner(lambda r: r.sample(num_episodes=2), local_env_runner=False)
-        after = group.foreach_env_runner(
-            lambda r: r.module.obs_normalizer.count.tolist(), local_env_runner=False
-        )
-        assert after == counts  # evaluation does not update them
-        modes = group.foreach_env_runner(action_modes, local_env_runner=False)
-        assert modes == [[(False, False)]] * 2  # raw actions, as in training
-    finally:
-        group.stop()
-    assert main(["evaluate", str(last.path), "--episodes", "2", "--out", str(tmp_path / "ev")]) == 0
+        return counts, group.foreach_env_runner(action_modes, local_env_runner=False)
+
+    with inspected_runners(counts_and_modes) as seen:
+        argv = ["evaluate", str(last.path), "--episodes", "2", "--out", str(tmp_path / "ev")]
+        assert main(argv) == 0
+    # The training statistics on every runner; evaluation does not update them; raw
+    # actions, as in training.
+    assert seen == [([[200.0, 200.0]] * 2, [[(False, False)]] * 2)] * 2
     table = capsys.readouterr().out
     assert "| HalfCheetahSmallFoot-v0 | HalfCheetahSmallFoot-v0 | 2 |" in table
     evaluation = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
@@ -114,9 +139,8 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
     legacy = read_checkpoint(last.path)
 
     # Zero-shot transfer: the SmallFoot head on the held-out BigLeg variant.
-    group = make_evaluation_runners(legacy, 1, head=TASKS[0], variants=["HalfCheetahBigLeg-v0"])
-    try:
-        inside = group.foreach_env_runner(
+    def inside(group):
+        where = group.foreach_env_runner(
             lambda r: (
                 r.task_name,
                 r.task_id,
@@ -124,14 +148,15 @@ def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
             ),
             local_env_runner=False,
         )
-        modes = group.foreach_env_runner(action_modes, local_env_runner=False)
-    finally:
-        group.stop()
-    assert inside == [("HalfCheetahBigLeg-v0", 0, pytest.approx(0.046 * 1.25))]
-    assert modes == [[(True, False)]]  # the legacy checkpoint's mapping
-    argv = ["evaluate", str(last.path), "--head", TASKS[0], "--tasks", "HalfCheetahBigLeg-v0"]
+        return where, group.foreach_env_runner(action_modes, local_env_runner=False)
+
+    argv = ["evaluate", str(legacy.path), "--head", TASKS[0], "--tasks", "HalfCheetahBigLeg-v0"]
     argv += ["--deterministic"]  # mean actions: a file of their own
-    assert main([*argv, "--episodes", "1", "--out", str(tmp_path / "tr")]) == 0
+    with inspected_runners(inside) as seen:
+        assert main([*argv, "--episodes", "1", "--out", str(tmp_path / "tr")]) == 0
+    where, modes = seen[0]
+    assert where == [("HalfCheetahBigLeg-v0", 0, pytest.approx(0.046 * 1.25))]
+    assert modes == [[(True, False)]]  # the legacy checkpoint's mapping
     assert not (tmp_path / "tr" / "evaluation.json").exists()
     written = json.loads((tmp_path / "tr" / "evaluation_deterministic.json").read_text())
     assert written["deterministic"] is True

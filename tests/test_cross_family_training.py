@@ -13,27 +13,20 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CROSS_FAMILY_TASKS
 
 from mtrl_ray import metrics
-from mtrl_ray.checkpoints import newest_checkpoint, read_checkpoint
+from mtrl_ray.checkpoints import read_checkpoint
 from mtrl_ray.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "tuned_examples" / "a2c" / "cross_family_multitask.py"
-TASKS = ("HalfCheetahSmallFoot-v0", "Walker2dBigTorso-v0", "HopperSmallFoot-v0")
-SMALL = ["--envs-per-runner", "2", "--updates-per-iteration", "5", "--seed", "0"]
+TASKS = CROSS_FAMILY_TASKS
 
 
 @pytest.fixture(scope="module")
-def checkpoint(ray_module, tmp_path_factory) -> Path:
-    """Two iterations of the cross-family example on three tasks, via `rllib train`."""
-    root = tmp_path_factory.mktemp("runs")
-    argv = ["train", "file", str(EXAMPLE), "--tasks", ",".join(TASKS), "--stop-iters", "2",
-            "--storage-path", str(root), "--name", "xfam", *SMALL]  # fmt: skip
-    assert main(argv) == 0
-    found = newest_checkpoint(root / "xfam")
-    assert found is not None
-    return found
+def checkpoint(ray_module, cross_family_checkpoint) -> Path:
+    """Two iterations of the cross-family example on three tasks, via `rllib train`
+    (the session's run, tests/conftest.py; test_cross_family_transfer.py uses it too)."""
+    return cross_family_checkpoint
 
 
 @pytest.mark.slow

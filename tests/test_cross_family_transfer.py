@@ -1,8 +1,9 @@
 """Transfer and new heads of a cross-family A2C checkpoint (real local Ray and MuJoCo).
 
-A one-iteration HalfCheetah + Walker2d + Hopper run is saved as an mtrl-ray
-checkpoint; `rllib evaluate --transfer` then runs each head on the held-out variants
-of its sizes only, and a new head for a held-out Hopper variant trains alone.
+The checkpoint is the session's two-iteration HalfCheetah + Walker2d + Hopper run of
+the cross-family example (tests/conftest.py `cross_family_checkpoint`); `rllib evaluate
+--transfer` then runs each head on the held-out variants of its sizes only, and a new
+head for a held-out Hopper variant trains alone.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CROSS_FAMILY_TASKS
 
 from mtrl_ray.algorithms.a2c import A2CConfig
 from mtrl_ray.algorithms.complete_checkpoints import learner_weights
 from mtrl_ray.checkpoints import read_checkpoint
 from mtrl_ray.cli import main
 
-TASKS = ("HalfCheetahSmallFoot-v0", "Walker2dBigTorso-v0", "HopperSmallFoot-v0")
+TASKS = CROSS_FAMILY_TASKS
 
 
 def _config() -> A2CConfig:
@@ -31,17 +33,11 @@ def _config() -> A2CConfig:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(ray_module, tmp_path_factory) -> Path:
-    """One small iteration on three families, saved (manifest and weights file)."""
-    algo = _config().multi_task(TASKS).build_algo()
-    try:
-        algo.train()
-        path = tmp_path_factory.mktemp("xfam") / "checkpoint"
-        algo.save_to_path(str(path))
-    finally:
-        algo.stop()
-    read_checkpoint(path)  # an mtrl-ray checkpoint
-    return path
+def checkpoint(ray_module, cross_family_checkpoint) -> Path:
+    """Two small iterations on three families via `rllib train` (the session's run of
+    the cross-family example, tests/conftest.py; its checks: test_cross_family_training.py)."""
+    read_checkpoint(cross_family_checkpoint)  # an mtrl-ray checkpoint
+    return cross_family_checkpoint
 
 
 @pytest.mark.slow

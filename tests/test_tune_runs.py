@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import pickle
@@ -12,10 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from ray.tune import Callback
 from ray.tune.utils import flatten_dict
 
 from mtrl_ray.checkpoints import checkpoints_by_env_steps, read_checkpoint
@@ -53,39 +49,12 @@ def event_tags(trial: Path) -> set[str]:
     return tags
 
 
-class KillTrialOnce(Callback):
-    """SIGKILLs the process of the trial of seed `seed` right after it reports
-    iteration `at`, once."""
-
-    def __init__(self, at: int, seed: int):
-        self.at, self.seed, self.killed = at, seed, False
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        mine = trial.config.get("seed") == self.seed
-        if mine and not self.killed and result["training_iteration"] == self.at:
-            self.killed = True
-            os.kill(result["pid"], signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
-def seeds_run(ray_module, tmp_path_factory):
-    """`rllib train ... --seeds 0,1 --as-test` once, for the module's checks of it
-    (a Tune run less: trial processes start in ~20 s each). Seed 1's trial process is
-    SIGKILLed right after iteration 5, one past its first checkpoint (iteration 4):
-    Tune restarts it from that checkpoint (test_a_killed_trial_recovers_...)."""
-    from mtrl_ray.training import trackers
-
-    storage = tmp_path_factory.mktemp("seeds")
-    argv = ["train", "file", str(POINT_MASS), "--seeds", "0,1", "--as-test"]
-    argv += ["--storage-path", str(storage), "--checkpoint-every", "4"]
-    killer = KillTrialOnce(at=5, seed=1)
-    real = trackers.tracker_callbacks
-    out = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
-        patch.setattr(trackers, "tracker_callbacks", lambda *a: (*real(*a), killer))
-        code = main(argv)
-    experiment = storage / "point_mass_multitask"
-    return SimpleNamespace(code=code, out=out.getvalue(), experiment=experiment, killer=killer)
+def seeds_run(ray_module, point_mass_seeds_run):
+    """The session's `--seeds 0,1 --as-test` run (tests/conftest.py), for the module's
+    checks of it: seed 1's trial process was SIGKILLed right after iteration 5, one
+    past its first checkpoint (test_a_killed_trial_recovers_...)."""
+    return point_mass_seeds_run
 
 
 @pytest.mark.slow
@@ -190,10 +159,11 @@ def test_a_killed_trial_recovers_from_its_checkpoint(seeds_run):
 
 @pytest.mark.slow
 def test_resume_finishes_an_experiment_whose_driver_was_killed(ray_local, tmp_path, capsys):
-    """The driver (and the Ray it started) dies mid-run; `--resume` completes the run:
-    the trial cut off continues from its checkpoint, the seed not yet started starts.
-    (The resume runs in this process, on the shared Ray: it needs none of the dead
-    one's, only the experiment's folder.)"""
+    """The driver is SIGKILLed mid-run; `--resume` completes the run: the trial cut off
+    continues from its checkpoint, the seed not yet started starts. (The driver joins
+    the shared Ray, a Ray start less: its trial's processes die with it, as they would
+    with a Ray of its own. The resume runs in this process: it needs nothing of the dead
+    driver's, only the experiment's folder.)"""
     argv = [sys.executable, "-m", "mtrl_ray.cli", "train", "file", str(POINT_MASS)]
     argv += ["--storage-path", str(tmp_path), "--checkpoint-every", "1", "--name", "cut"]
     # Short iterations (10 updates, 800 steps), a checkpoint after each: the kill comes
@@ -202,7 +172,7 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(ray_local, tmp_pa
     first += ["--max-concurrent", "1", "--config", json.dumps({"updates_per_iteration": 10})]
     # Tune saves its experiment state every second (default: every 10 s or more).
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "TUNE_GLOBAL_CHECKPOINT_S": "1"}
-    env.pop("RAY_ADDRESS", None)
+    env["RAY_ADDRESS"] = ray_local.get_runtime_context().gcs_address
     driver = subprocess.Popen(
         [*argv, *first],
         env=env,
@@ -217,6 +187,7 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(ray_local, tmp_pa
     assert driver.poll() is None, "the run ended before the kill"
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
+    wait_until_cpus_free(ray_local)  # Ray ends the dead driver's actors
     assert len(list(trial.glob("checkpoint_*"))) >= 3, driver.stdout.read().decode()[-2000:]
     assert len(list(trial.glob("checkpoint_*"))) < 8, "seed 0 finished before the kill"
     # As if an older mtrl_ray had started it, whose config lacked a field this one
@@ -232,6 +203,14 @@ def test_resume_finishes_an_experiment_whose_driver_was_killed(ray_local, tmp_pa
         assert results[-1]["num_env_steps_sampled_lifetime"] == 8 * SHORT_STEPS
     # (The progress lines name the trial once the run knows of more than one.)
     assert out.count("iter    8  steps      6400") == 2, out[-2000:]
+
+
+def wait_until_cpus_free(ray, seconds: float = 60.0) -> None:
+    """Waits until no actor holds a CPU of the shared Ray."""
+    deadline = time.monotonic() + seconds
+    while ray.available_resources().get("CPU", 0.0) < ray.cluster_resources()["CPU"]:
+        assert time.monotonic() < deadline, "the killed driver's actors still hold CPUs"
+        time.sleep(0.2)
 
 
 def forget_recorded_key(experiment: Path, key: str) -> None:
