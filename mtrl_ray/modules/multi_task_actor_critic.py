@@ -181,19 +181,8 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
 
     @override(TorchRLModule)
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
-        return self.train_outputs(*self.normalized_inputs(batch))
-
-    def normalized_inputs(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(normalized float32 observations, int64 task ids) of the batch's rows."""
         task_id = self._task_ids(batch)
-        return self._normalized_obs(batch, task_id), task_id
-
-    def train_outputs(self, obs: torch.Tensor, task_id: torch.Tensor) -> dict[str, Any]:
-        """`_forward_train`'s outputs from `normalized_inputs`.
-
-        PPO's fast path normalizes its whole train batch once (the statistics do
-        not change during an update) and calls this on each minibatch's rows.
-        """
+        obs = self._normalized_obs(batch, task_id)
         out = {Columns.ACTION_DIST_INPUTS: self.policy_parameters(obs, task_id)}
         if self.cfg.critic:
             out[Columns.VF_PREDS] = self._values(obs, task_id)

@@ -60,10 +60,6 @@ PPO_TERMS = (
 )
 
 
-#: The fast path's column of the train batch's normalized observations.
-NORMALIZED_OBS = "normalized_obs"
-
-
 class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
     """PPO's loss and update, unchanged; then the normalizer learns from the batch.
 
@@ -141,12 +137,6 @@ class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
             config = self.config.get_config_for_module(module_id)
             ((_, optimizer),) = self.get_optimizers_for_module(module_id)
             rows = len(module_batch[Columns.OBS])
-            if module is module.unwrapped() and hasattr(module, "normalized_inputs"):
-                # Normalized once for all minibatches (the statistics change after
-                # the update); a distributed (DDP-wrapped) module keeps its forward.
-                with torch.no_grad():
-                    obs, task_ids = module.normalized_inputs(module_batch)
-                module_batch = {**module_batch, NORMALIZED_OBS: obs, TASK_ID: task_ids}
             order = minibatch_order(rows, minibatch_size, num_epochs, shuffle=shuffle)
 
             def loss_fn(minibatch, last, module_id=module_id, config=config):
@@ -172,10 +162,7 @@ class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
         """
         wrapped = self.module[module_id]
         module = wrapped.unwrapped()
-        if NORMALIZED_OBS in batch:  # `_update` normalized the train batch
-            fwd_out = module.train_outputs(batch[NORMALIZED_OBS], batch[TASK_ID])
-        else:
-            fwd_out = compat.forward_train(wrapped, batch)
+        fwd_out = compat.forward_train(wrapped, batch)
         pi = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
         ratio = torch.exp(pi.logp(batch[Columns.ACTIONS]) - batch[Columns.ACTION_LOGP])
         advantages = batch[Columns.ADVANTAGES]
