@@ -32,15 +32,9 @@ def clip_gradients(
     grads = [g for g in gradients_dict.values() if g is not None]
     if not grads:
         return torch.tensor(0.0)
-    return _clip_by_global_norm(grads, torch.stack(torch._foreach_norm(grads)), grad_clip)
-
-
-def _clip_by_global_norm(
-    grads: list[torch.Tensor], norms: torch.Tensor, grad_clip: float
-) -> torch.Tensor:
-    """Scales `grads` (in place) as RLlib's global-norm clip does, given each one's norm."""
     big = {"neginf": -10e8, "posinf": 10e8}
-    total = torch.linalg.vector_norm(norms.nan_to_num(**big)).nan_to_num(**big)
+    norms = torch.stack(torch._foreach_norm(grads)).nan_to_num(**big)
+    total = torch.linalg.vector_norm(norms).nan_to_num(**big)
     coefficient = torch.clamp(grad_clip / torch.clamp(total + 1e-6, min=grad_clip), max=1.0)
     torch._foreach_mul_(grads, coefficient)
     return total
@@ -73,23 +67,9 @@ def gradient_step(
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return None
-    norms = None
-    if grad_clip is not None and grad_clip_by == "global_norm":
-        # The norms before clipping serve the finiteness check too: the clip scales
-        # by a finite positive factor, so a gradient is finite after it iff before
-        # (a finite one whose norm overflows gets `nan_to_num_`, which leaves it as
-        # it is).
-        norms = torch.stack(torch._foreach_norm(grads))
-        norm = _clip_by_global_norm(grads, norms, grad_clip)
-    else:
-        norm = clip_gradients(
-            dict(enumerate(grads)), grad_clip=grad_clip, grad_clip_by=grad_clip_by
-        )
-    if zero_non_finite:
-        if norms is None:
-            norms = torch.stack(torch._foreach_norm(grads))
-        if not torch.isfinite(norms).all():
-            for g in grads:
-                torch.nan_to_num_(g)
+    norm = clip_gradients(dict(enumerate(grads)), grad_clip=grad_clip, grad_clip_by=grad_clip_by)
+    if zero_non_finite and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+        for g in grads:
+            torch.nan_to_num_(g)
     optimizer.step()
     return norm

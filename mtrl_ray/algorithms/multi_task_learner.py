@@ -47,17 +47,6 @@ def select_rows(value: Any, rows: torch.Tensor) -> Any:
     return value
 
 
-def take_rows(value: Any, index: torch.Tensor, num_rows: int) -> Any:
-    """`value[index]` for a per-row tensor column of `num_rows` rows; anything else unchanged.
-
-    The rows `select_rows` selects with a boolean mask, from their indices: one
-    `nonzero` for all the columns instead of one per column.
-    """
-    if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == num_rows:
-        return value.index_select(0, index)
-    return value
-
-
 def task_rows(batch: Mapping[str, Any], *, loss_mask: bool = True) -> dict[int, torch.Tensor]:
     """{task id: boolean row mask} for the tasks present in `batch`, in id order.
 

@@ -21,8 +21,7 @@ from mtrl_ray.algorithms.multi_task_learner import (
     log_per_task,
     per_task_means,
     row_shares,
-    select_rows,  # noqa: F401  (imported from here by tests/test_a2c_math.py)
-    take_rows,
+    select_rows,
     task_rows,
     task_weights,
 )
@@ -227,8 +226,8 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
             tasks = torch.unique(task_ids)  # sorted: E_1, ..., E_n
             step_losses, terms = [], {}
             for task in tasks:
-                rows = torch.nonzero(task_ids == task).squeeze(1)
-                task_batch = {k: take_rows(v, rows, len(task_ids)) for k, v in module_batch.items()}
+                rows = task_ids == task
+                task_batch = {k: select_rows(v, rows) for k, v in module_batch.items()}
                 fwd_out[module_id] = compat.forward_train(module, task_batch)
                 # The loss `compute_loss_for_module` returns (the config refuses PCGrad
                 # in cycle mode); its terms are logged once, after the cycle.
