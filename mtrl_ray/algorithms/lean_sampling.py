@@ -169,6 +169,10 @@ class FragmentRounds(_AlgorithmBase):
         self.metrics.aggregate(runner_metrics, key=ENV_RUNNER_RESULTS)
         return fragments
 
+    def _env_steps_lifetime(self) -> int:
+        """Env steps the runners have sampled so far (the learner's schedules run on it)."""
+        return self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+
     def _update_learner(self, fragments: list, trained_lifetime_key: str) -> None:
         """One learner update on `fragments` (`num_epochs` over minibatches), its
         results aggregated into the algorithm's `learners` results.
@@ -182,9 +186,7 @@ class FragmentRounds(_AlgorithmBase):
         learner_results = self.learner_group.update(
             episodes=fragments,
             timesteps={
-                NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
-                    (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0
-                ),
+                NUM_ENV_STEPS_SAMPLED_LIFETIME: self._env_steps_lifetime(),
                 trained_lifetime_key: self.metrics.peek(
                     (LEARNER_RESULTS, ALL_MODULES, trained_lifetime_key), default=0
                 ),

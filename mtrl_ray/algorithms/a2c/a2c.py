@@ -340,6 +340,3 @@ class A2C(CompleteCheckpoints, FragmentRounds, Algorithm):
             compact=self.config.lean_connectors,
         )
         return [episode for runner_episodes in results for episode in runner_episodes]
-
-    def _env_steps_lifetime(self) -> int:
-        return self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
