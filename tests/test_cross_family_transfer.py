@@ -58,10 +58,13 @@ def test_transfer_where_sizes_allow(checkpoint, tmp_path):
 
 
 @pytest.mark.slow
-def test_new_head_of_a_held_out_variant_trains_alone(checkpoint):
-    """A new Hopper head trains; the other heads' rows and the trunks stay bit-identical."""
+def test_new_heads_of_held_out_variants_train_alone(checkpoint):
+    """New Hopper and Walker2d heads train in one run; the old heads' rows and the
+    trunks stay bit-identical."""
     source = torch.load(read_checkpoint(checkpoint).weights_path, weights_only=True)
-    algo = _config().new_head(checkpoint, "HopperBigFoot-v0").build_algo()
+    config = _config().new_head(checkpoint, ["HopperBigFoot-v0", "Walker2dSmallLeg-v0"])
+    assert config.num_env_runners == 2  # one per new task: the old tasks are not sampled
+    algo = config.build_algo()
     try:
         start = {k: torch.as_tensor(v) for k, v in learner_weights(algo).items()}
         algo.train()
@@ -74,9 +77,18 @@ def test_new_head_of_a_held_out_variant_trains_alone(checkpoint):
             assert torch.equal(after[name], value), name
         else:  # per task (the input layers too, with input_layer="task")
             assert torch.equal(after[name][:3], value[:3]), f"old heads' {name} changed"
-    for name in ("actor.encoder.weight", "actor.heads.out.weight", "actor.log_std"):
-        assert not torch.equal(after[name][3], start[name][3]), f"new {name} did not train"
-    assert float(after["obs_normalizer.count"][3]) > 0
+    for new in (3, 4):
+        for name in ("actor.encoder.weight", "actor.heads.out.weight", "actor.log_std"):
+            assert not torch.equal(after[name][new], start[name][new]), f"new {name} still"
+        assert float(after["obs_normalizer.count"][new]) > 0
+
+
+@pytest.mark.slow
+def test_new_head_refuses_a_task_the_checkpoint_has(cross_family_checkpoint):
+    from mtrl_ray.checkpoints import CheckpointError
+
+    with pytest.raises(CheckpointError, match="already has a head for HopperSmallFoot-v0"):
+        _config().new_head(cross_family_checkpoint, ["HopperBigFoot-v0", "HopperSmallFoot-v0"])
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ many 5-step updates instead of once per update.
 from __future__ import annotations
 
 from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,23 +131,29 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
         self.fine_tune_source_head = source_head
         return self
 
-    def new_head(self, checkpoint: str | Path, task: str, *, trainable: str = "heads") -> Self:
-        """Adds a head for `task` to a checkpoint's module and trains only that task.
+    def new_head(
+        self, checkpoint: str | Path, task: str | Sequence[str], *, trainable: str = "heads"
+    ) -> Self:
+        """Adds a head for `task` (or one for each of several) to a checkpoint's module
+        and trains only the new tasks.
 
-        The module gets the checkpoint's heads plus a fresh one for `task`; runners
-        sample `task` only (`runners_per_task` of them), so only the new head (and its
-        critic part) receives gradients: with `trainable="heads"` the shared trunks
-        are frozen and the other heads stay as they were.
+        The module gets the checkpoint's heads plus a fresh one per new task; runners
+        sample the new tasks only (`runners_per_task` each), so only the new heads (and
+        their critic parts) receive gradients: with `trainable="heads"` the shared
+        trunks are frozen and the other heads stay as they were. With frozen trunks the
+        new heads learn independently of each other: several in one run train as
+        they would in runs of their own.
         """
         from mtrl_ray.tasks.task_set import canonical_task_name
 
-        task = canonical_task_name(task)
+        new = [canonical_task_name(t) for t in ([task] if isinstance(task, str) else task)]
         old = read_checkpoint(checkpoint).tasks
-        if task in old:
-            raise CheckpointError(f"checkpoint {checkpoint} already has a head for {task}")
-        self.multi_task([*old, task])
-        self.env_config = {**self.env_config, "head": task, "variants": [task]}
-        self.multi_task()  # runner count: runners_per_task, for the one sampled task
+        if already := [t for t in new if t in old]:
+            raise CheckpointError(f"checkpoint {checkpoint} already has a head for {already[0]}")
+        self.multi_task([*old, *new])
+        env_config = {k: v for k, v in self.env_config.items() if k != "head"}
+        self.env_config = {**env_config, "heads": new, "variants": new}
+        self.multi_task()  # runner count: runners_per_task, for each sampled (new) task
         return self.fine_tune(checkpoint, trainable=trainable, source_head=None)
 
     @property
