@@ -10,8 +10,8 @@ many 5-step updates instead of once per update.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
