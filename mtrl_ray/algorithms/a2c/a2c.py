@@ -140,9 +140,9 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
         The module gets the checkpoint's heads plus a fresh one per new task; runners
         sample the new tasks only (`runners_per_task` each), so only the new heads (and
         their critic parts) receive gradients: with `trainable="heads"` the shared
-        trunks are frozen and the other heads stay as they were. With frozen trunks the
-        new heads learn independently of each other: several in one run train as
-        they would in runs of their own.
+        trunks are frozen and the other heads stay as they were. With frozen trunks and
+        the cycle update (a step's gradient and its norm clip are one task's), several
+        new heads in one run learn as in runs of their own, up to the random streams.
         """
         from mtrl_ray.tasks.task_set import canonical_task_name
 
