@@ -115,7 +115,8 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--transfer",
         action="store_true",
-        help="every head on every --tasks variant (default: all ten): a transfer matrix",
+        help="every head on every --tasks variant of its sizes (default: every body-part "
+        "variant of the checkpoint's bodies): a transfer matrix",
     )
     p.add_argument("--out", type=Path, help="output folder (default: the checkpoint folder)")
     p.add_argument(
@@ -433,7 +434,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """`rllib evaluate CHECKPOINT`."""
     from mtrl_ray import evaluation, recording
     from mtrl_ray.checkpoints import read_checkpoint
-    from mtrl_ray.envs import VARIANTS
     from mtrl_ray.tasks.task_set import canonical_task_name
 
     info = read_checkpoint(args.checkpoint)  # fail fast, before Ray starts
@@ -449,14 +449,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.video is not None:
         video = recording.evaluation_settings(args.episodes, args.video_episodes)
     if args.transfer:
-        variants = tasks or list(VARIANTS)
+        variants = tasks or evaluation.default_transfer_variants(info)
         evaluation.transfer_pairs(info, variants)  # some head fits some variant
         _init_ray(args.ray_address, cpus_wanted=len(variants) + 1)
         results = evaluation.transfer_matrix(
-            info.path, variants, args.episodes, args.seed, video, args.video
+            info.path, variants, args.episodes, args.seed, video, args.video, args.deterministic
         )
-        text = evaluation.format_matrix(results, title=f"{info.path.name}: head x environment")
-        paths = evaluation.write_results(results, out, info.path, False, stem="transfer", text=text)
+        kind = "mean action" if args.deterministic else "sampled"
+        title = f"{info.path.name}: head x environment, {kind}"
+        stem = "transfer_deterministic" if args.deterministic else "transfer"
+        text = evaluation.format_matrix(results, title=title)
+        paths = evaluation.write_results(
+            results, out, info.path, args.deterministic, stem=stem, text=text
+        )
     else:
         # One runner per --tasks variant with --head, else one per checkpoint task
         # (pinned by worker index: a --tasks subset still starts them all).

@@ -299,6 +299,15 @@ def transfer_pairs(info: CheckpointInfo, variants: list[str]) -> dict[str, list[
     return pairs
 
 
+def default_transfer_variants(info: CheckpointInfo) -> list[str]:
+    """The body-part variants of every body the checkpoint's heads were trained on
+    (HalfCheetah's ten for a HalfCheetah checkpoint; theirs too if it has none)."""
+    from mtrl_ray.envs import ALL_VARIANTS, FAMILIES, VARIANTS
+
+    runners = dict.fromkeys(ALL_VARIANTS[t].runner for t in info.tasks if t in ALL_VARIANTS)
+    return [name for runner in runners for name in FAMILIES[runner]] or list(VARIANTS)
+
+
 def transfer_matrix(
     path: str | Path,
     variants: list[str],
@@ -306,11 +315,13 @@ def transfer_matrix(
     seed: int = 0,
     video: VideoSettings | None = None,
     video_dir: Path | None = None,
+    deterministic: bool = False,
 ) -> list[TaskResult]:
     """Every head of the checkpoint on every variant in `variants` (and their videos).
 
     A head runs only on the variants of its body's sizes (`transfer_pairs`): across
-    body families the other cells of the matrix stay empty.
+    body families the other cells of the matrix stay empty. `deterministic`: act
+    with the mean action (else sampled).
     """
     info = read_checkpoint(path)
     return [
@@ -318,8 +329,9 @@ def transfer_matrix(
         for head, fitting in transfer_pairs(info, variants).items()
         if fitting
         for result in evaluate_checkpoint(
-            path, fitting, episodes, seed=seed, head=head, video=video, video_dir=video_dir
-        )
+            path, fitting, episodes, deterministic, seed, head=head, video=video,
+            video_dir=video_dir,
+        )  # fmt: skip
     ]
 
 

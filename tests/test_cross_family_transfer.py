@@ -42,19 +42,37 @@ def checkpoint(ray_module, cross_family_checkpoint) -> Path:
 
 @pytest.mark.slow
 def test_transfer_where_sizes_allow(checkpoint, tmp_path):
-    """--transfer runs each head on the variants of its sizes, the other cells stay empty."""
+    """--transfer runs each head on the variants of its sizes, the other cells stay empty;
+    with --deterministic, acting with the mean action, into a file of its own."""
     out = tmp_path / "transfer"
     variants = "HopperBigFoot-v0,Walker2dSmallLeg-v0"
     argv = ["evaluate", str(checkpoint), "--transfer", "--tasks", variants, "--episodes", "1",
-            "--out", str(out)]  # fmt: skip
+            "--out", str(out), "--deterministic"]  # fmt: skip
     assert main(argv) == 0
-    results = json.loads((out / "transfer.json").read_text())["results"]
+    assert not (out / "transfer.json").exists()
+    written = json.loads((out / "transfer_deterministic.json").read_text())
+    assert written["deterministic"] is True
+    assert "mean action" in (out / "transfer_deterministic.md").read_text().splitlines()[0]
+    results = written["results"]
     assert {(r["head"], r["task"]) for r in results} == {
         ("HalfCheetahSmallFoot-v0", "Walker2dSmallLeg-v0"),  # 17/6 both: sizes allow
         ("Walker2dBigTorso-v0", "Walker2dSmallLeg-v0"),
         ("HopperSmallFoot-v0", "HopperBigFoot-v0"),
     }
     assert all(r["episodes"] == 1 for r in results)
+
+
+def test_transfer_defaults_to_the_variants_of_the_checkpoint_bodies():
+    from types import SimpleNamespace
+
+    from mtrl_ray.envs import FAMILIES, VARIANTS
+    from mtrl_ray.evaluation import default_transfer_variants
+
+    bodies = default_transfer_variants(SimpleNamespace(tasks=TASKS))
+    assert bodies == [*FAMILIES["HalfCheetah"], *FAMILIES["Walker2d"], *FAMILIES["Hopper"]]
+    cheetah = default_transfer_variants(SimpleNamespace(tasks=("HalfCheetahBigFoot-v0",)))
+    assert cheetah == list(VARIANTS) and len(cheetah) == 10
+    assert default_transfer_variants(SimpleNamespace(tasks=("PointMass-v0",))) == cheetah
 
 
 @pytest.mark.slow
