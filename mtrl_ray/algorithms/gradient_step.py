@@ -92,7 +92,7 @@ def fused_adam_step(optimizer: torch.optim.Optimizer) -> bool:
     betas, AMP's grad scale, step hooks, parameters not on one device and dtype,
     or state not yet initialized: the first step) is left to `optimizer.step()`.
     With `gradient_step`'s plain `p.grad = None` for `zero_grad`, PPO's minibatch
-    step (384 rows, CPU) takes ~8 % less time (benchmarks/learner_step.md).
+    step (384 rows, CPU) takes ~9 % less time (benchmarks/learner_ab.md).
 
     Returns:
         Whether the step was taken (False: nothing was done).
