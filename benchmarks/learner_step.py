@@ -61,8 +61,12 @@ def _columns(rows: int, rows_per_task: int, g: torch.Generator) -> dict[str, tor
     }
 
 
-def ppo_learner():
-    """The tuned example's learner and a train batch of its size (the fast path's columns)."""
+def ppo_learner(num_epochs: int | None = None):
+    """The tuned example's learner and a train batch of its size (the fast path's columns).
+
+    Returns (one update of the batch, its minibatch steps); `num_epochs` overrides the
+    example's 10.
+    """
     example = ROOT / "tuned_examples" / "ppo" / "halfcheetah_vanilla_multitask.py"
     config = runpy.run_path(str(example), run_name="learner_step")["config"]
     learner = config.build_learner(spaces=SPACES)
@@ -75,15 +79,17 @@ def ppo_learner():
         batch[Columns.ACTION_LOGP] = pi.logp(batch[Columns.ACTIONS])
     batch[Columns.ACTION_DIST_INPUTS] = inputs
 
+    epochs = num_epochs or config.num_epochs
+
     def update() -> None:
         learner.update(
             batch=MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(dict(batch))}, env_steps=rows),
-            num_epochs=config.num_epochs,
+            num_epochs=epochs,
             minibatch_size=config.minibatch_size,
             shuffle_batch_per_epoch=True,
         )
 
-    steps = -(-config.num_epochs * rows // config.minibatch_size)
+    steps = -(-epochs * rows // config.minibatch_size)
     return update, steps
 
 

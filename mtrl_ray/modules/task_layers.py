@@ -16,8 +16,12 @@ class TaskLinear(nn.Module):
     goes through every task's layer in one matmul and each sample keeps its own
     task's output. For the few, small layers of a multi-task network this is ~5x
     faster (forward + backward, measured on CPU for 6 tasks, 64 x 64, 384 samples)
-    than gathering a weight copy per sample for a batched matmul. With one task this
-    is exactly `nn.Linear`.
+    than gathering a weight copy per sample for a batched matmul. Segment matmuls
+    (per task one matmul on its rows, 1/num_tasks of the arithmetic) are no faster
+    in PPO's minibatch step at those sizes (0.99-1.01 of this, interleaved A/B in
+    benchmarks/learner_ab.md): at 64 units the step is bound by per-op overhead,
+    and routing as a whole costs only ~4-13 % of it. With one task this is exactly
+    `nn.Linear`.
     """
 
     def __init__(self, num_tasks: int, in_features: int, out_features: int, gain: float):

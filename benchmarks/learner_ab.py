@@ -1,0 +1,191 @@
+"""Interleaved A/B of learner-step variants, in one process (issue 22).
+
+    python benchmarks/learner_ab.py [--compare routing|adam] [--algo ppo|a2c] [--rounds 80]
+
+The machine is shared, so variants are never timed in separate runs: one learner is
+built (`learner_step.py`'s), and each round times every variant on one short update
+(PPO: one epoch, 32 minibatch steps of 384 rows; A2C: 20 cycle updates), in
+alternating order. Printed per variant: the median ms per step over the rounds and
+the median (and interquartile range) of the per-round ratio baseline / variant.
+
+- `routing`: `TaskLinear.forward` for mixed-task batches. `current` (every task's
+  output in one matmul, each row's task gathered), `segment` (per task one
+  `x[rows] @ W[t]`, scattered back), `sorted` (rows sorted by task once per layer,
+  contiguous slices, concatenated and unsorted), and `no-routing`: every row through
+  task 0's weights, which is NOT the layer's result; it bounds what any routing
+  scheme could save.
+- `adam`: `gradient_step` as it is (gradients set to None, the fused Adam's kernels
+  called directly: `fused_adam_step`), as it was before (`optimizer.zero_grad()`
+  and `optimizer.step()`), and with only `fused_adam_step` switched off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import learner_step  # noqa: E402  (sets OMP_NUM_THREADS=1 before torch starts threads)
+
+from mtrl_ray.algorithms import gradient_step  # noqa: E402
+from mtrl_ray.algorithms.a2c import a2c_torch_learner  # noqa: E402
+from mtrl_ray.algorithms.ppo import minibatch_loop  # noqa: E402
+from mtrl_ray.modules.task_layers import TaskLinear  # noqa: E402
+
+CURRENT_FORWARD = TaskLinear.forward
+FUSED_ADAM_STEP = gradient_step.fused_adam_step
+GRADIENT_STEP = gradient_step.gradient_step
+USERS = (minibatch_loop, a2c_torch_learner)  # the modules that call `gradient_step`
+
+
+def gradient_step_before(
+    optimizer, params, loss, grad_clip, grad_clip_by="global_norm", *, zero_non_finite=True
+):
+    """`gradient_step` before `fused_adam_step` (commit baa4076)."""
+    if loss.grad_fn is None:
+        return None
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return None
+    norm = gradient_step.clip_gradients(
+        dict(enumerate(grads)), grad_clip=grad_clip, grad_clip_by=grad_clip_by
+    )
+    if zero_non_finite and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+        for g in grads:
+            torch.nan_to_num_(g)
+    optimizer.step()
+    return norm
+
+
+def _mixed(layer: TaskLinear, task_id: torch.Tensor) -> bool:
+    return layer.num_tasks > 1 and bool((task_id != task_id[:1]).any())
+
+
+def segment_forward(self: TaskLinear, x: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
+    """Per task one matmul on its rows, written back to their places."""
+    if not _mixed(self, task_id):
+        return CURRENT_FORWARD(self, x, task_id)
+    out = x.new_empty(x.shape[0], self.weight.shape[2])
+    for t in range(self.num_tasks):
+        rows = (task_id == t).nonzero().squeeze(1)
+        if rows.numel():
+            out[rows] = torch.addmm(self.bias[t], x[rows], self.weight[t])
+    return out
+
+
+def sorted_forward(self: TaskLinear, x: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
+    """Rows sorted by task, one matmul per contiguous slice, unsorted at the end."""
+    if not _mixed(self, task_id):
+        return CURRENT_FORWARD(self, x, task_id)
+    order = torch.argsort(task_id, stable=True)
+    counts = torch.bincount(task_id, minlength=self.num_tasks).tolist()
+    xs, outs, start = x[order], [], 0
+    for t, count in enumerate(counts):
+        if count:
+            outs.append(torch.addmm(self.bias[t], xs[start : start + count], self.weight[t]))
+            start += count
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel())
+    return torch.cat(outs)[inverse]
+
+
+def no_routing_forward(self: TaskLinear, x: torch.Tensor, task_id: torch.Tensor) -> torch.Tensor:
+    """NOT the layer: task 0's weights for every row (a bound, not a variant)."""
+    return torch.addmm(self.bias[0], x, self.weight[0])
+
+
+def _variant(forward: Callable = CURRENT_FORWARD, step: Callable = GRADIENT_STEP, direct=True):
+    def apply() -> None:
+        TaskLinear.forward = forward
+        gradient_step.fused_adam_step = FUSED_ADAM_STEP if direct else (lambda _: False)
+        for module in USERS:
+            module.gradient_step = step
+
+    return apply
+
+
+COMPARISONS = {
+    "routing": {
+        "current": _variant(),
+        "segment": _variant(segment_forward),
+        "sorted": _variant(sorted_forward),
+        "no-routing": _variant(no_routing_forward),
+    },
+    "adam": {
+        "before": _variant(step=gradient_step_before),
+        "now": _variant(),
+        "now-without-fused_adam_step": _variant(direct=False),
+    },
+}
+
+
+def short_update(algo: str) -> tuple[Callable[[], None], int]:
+    """(one short update, its steps): PPO one epoch of the tuned example's update."""
+    if algo == "a2c":
+        one, steps = learner_step.a2c_learner()
+
+        def cycles() -> None:
+            for _ in range(20):
+                one()
+
+        return cycles, 20 * steps
+    return learner_step.ppo_learner(num_epochs=1)
+
+
+def run(compare: str, algo: str, rounds: int) -> list[str]:
+    """Markdown lines: each variant's median ms per step and its paired ratio."""
+    variants = COMPARISONS[compare]
+    names = list(variants)
+    update, steps = short_update(algo)
+    for apply in variants.values():  # warm-up
+        apply()
+        update()
+    times: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            variants[name]()
+            start = time.perf_counter()
+            update()
+            times[name].append(1000 * (time.perf_counter() - start) / steps)
+    variants[names[0]]()
+    base = names[0]
+    lines = [
+        f"{algo}, {compare}: {rounds} rounds of {steps} steps per variant, order alternating",
+        "",
+        f"| variant | median ms/step | {base} / variant, per round: median (IQR) |",
+        "| --- | ---: | --- |",
+    ]
+    for name in names:
+        ratios = sorted(b / t for b, t in zip(times[base], times[name], strict=True))
+        q = len(ratios) // 4
+        lines.append(
+            f"| {name} | {statistics.median(times[name]):.3f} | "
+            f"{statistics.median(ratios):.3f} ({ratios[q]:.3f}-{ratios[-q - 1]:.3f}) |"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--compare", choices=sorted(COMPARISONS), default="routing")
+    parser.add_argument("--algo", choices=("ppo", "a2c"), default="ppo")
+    parser.add_argument("--rounds", type=int, default=80)
+    args = parser.parse_args(argv)
+    if args.rounds < 4:
+        print("--rounds must be at least 4", file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)
+    print("\n".join(run(args.compare, args.algo, args.rounds)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
