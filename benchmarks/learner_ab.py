@@ -1,6 +1,6 @@
 """Interleaved A/B of learner-step variants, in one process (issue 22).
 
-    python benchmarks/learner_ab.py [--compare routing|adam] [--algo ppo|a2c] [--rounds 80]
+    python benchmarks/learner_ab.py [--compare routing] [--algo ppo|a2c] [--rounds 80]
 
 The machine is shared, so variants are never timed in separate runs: one learner is
 built (`learner_step.py`'s), and each round times every variant on one short update
@@ -14,9 +14,9 @@ the median (and interquartile range) of the per-round ratio baseline / variant.
   contiguous slices, concatenated and unsorted), and `no-routing`: every row through
   task 0's weights, which is NOT the layer's result; it bounds what any routing
   scheme could save.
-- `adam`: `gradient_step` as it is (gradients set to None, the fused Adam's kernels
-  called directly: `fused_adam_step`), as it was before (`optimizer.zero_grad()`
-  and `optimizer.step()`), and with only `fused_adam_step` switched off.
+
+A second comparison, `gradient_step` calling the fused Adam's kernels directly, was
+measured at commit 4ee4578 and not kept (benchmarks/learner_ab.md).
 """
 
 from __future__ import annotations
@@ -33,36 +33,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import learner_step  # noqa: E402  (sets OMP_NUM_THREADS=1 before torch starts threads)
 
-from mtrl_ray.algorithms import gradient_step  # noqa: E402
-from mtrl_ray.algorithms.a2c import a2c_torch_learner  # noqa: E402
-from mtrl_ray.algorithms.ppo import minibatch_loop  # noqa: E402
 from mtrl_ray.modules.task_layers import TaskLinear  # noqa: E402
 
 CURRENT_FORWARD = TaskLinear.forward
-FUSED_ADAM_STEP = gradient_step.fused_adam_step
-GRADIENT_STEP = gradient_step.gradient_step
-USERS = (minibatch_loop, a2c_torch_learner)  # the modules that call `gradient_step`
-
-
-def gradient_step_before(
-    optimizer, params, loss, grad_clip, grad_clip_by="global_norm", *, zero_non_finite=True
-):
-    """`gradient_step` before `fused_adam_step` (commit baa4076)."""
-    if loss.grad_fn is None:
-        return None
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return None
-    norm = gradient_step.clip_gradients(
-        dict(enumerate(grads)), grad_clip=grad_clip, grad_clip_by=grad_clip_by
-    )
-    if zero_non_finite and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
-        for g in grads:
-            torch.nan_to_num_(g)
-    optimizer.step()
-    return norm
 
 
 def _mixed(layer: TaskLinear, task_id: torch.Tensor) -> bool:
@@ -102,12 +75,9 @@ def no_routing_forward(self: TaskLinear, x: torch.Tensor, task_id: torch.Tensor)
     return torch.addmm(self.bias[0], x, self.weight[0])
 
 
-def _variant(forward: Callable = CURRENT_FORWARD, step: Callable = GRADIENT_STEP, direct=True):
+def _variant(forward: Callable = CURRENT_FORWARD) -> Callable[[], None]:
     def apply() -> None:
         TaskLinear.forward = forward
-        gradient_step.fused_adam_step = FUSED_ADAM_STEP if direct else (lambda _: False)
-        for module in USERS:
-            module.gradient_step = step
 
     return apply
 
@@ -118,11 +88,6 @@ COMPARISONS = {
         "segment": _variant(segment_forward),
         "sorted": _variant(sorted_forward),
         "no-routing": _variant(no_routing_forward),
-    },
-    "adam": {
-        "before": _variant(step=gradient_step_before),
-        "now": _variant(),
-        "now-without-fused_adam_step": _variant(direct=False),
     },
 }
 

@@ -3,8 +3,7 @@
 A2C's cycle (one step per task) and PPO's fast minibatch loop (one step per
 minibatch) run their own step loops; each step is this: backward, RLlib's gradient
 clipping (the global norm in one fused call), non-finite gradients zeroed, the
-optimizer's step (for a fused `torch.optim.Adam`, its kernel called directly:
-`fused_adam_step`).
+optimizer's step.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from typing import Any
 
 import torch
 from ray.rllib.utils.torch_utils import clip_gradients as rllib_clip_gradients
-from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 
 def clip_gradients(
@@ -64,9 +62,7 @@ def gradient_step(
     """
     if loss.grad_fn is None:  # every parameter the loss reaches is frozen
         return None
-    for group in optimizer.param_groups:  # `zero_grad(set_to_none=True)`, minus its wrappers
-        for p in group["params"]:
-            p.grad = None
+    optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -75,74 +71,5 @@ def gradient_step(
     if zero_non_finite and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
         for g in grads:
             torch.nan_to_num_(g)
-    if not fused_adam_step(optimizer):
-        optimizer.step()
+    optimizer.step()
     return norm
-
-
-def fused_adam_step(optimizer: torch.optim.Optimizer) -> bool:
-    """`optimizer.step()` of a fused `torch.optim.Adam`, its two kernels called directly.
-
-    `Adam.step` with `fused=True` ends in `torch._foreach_add_` on the step counts
-    and one `torch._fused_adam_` over every parameter with a gradient; around them
-    it spends more than their time again in Python (per-parameter state lists,
-    grouping by device, profiler and hook wrappers). This makes the same two calls
-    with the same arguments, so the update is bit-identical. Anything else (another
-    optimizer, several parameter groups, amsgrad, maximize, capturable, tensor
-    betas, AMP's grad scale, step hooks, parameters not on one device and dtype,
-    or state not yet initialized: the first step) is left to `optimizer.step()`.
-    With `gradient_step`'s plain `p.grad = None` for `zero_grad`, PPO's minibatch
-    step (384 rows, CPU) takes ~9 % less time (benchmarks/learner_ab.md).
-
-    Returns:
-        Whether the step was taken (False: nothing was done).
-    """
-    if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
-        return False
-    group = optimizer.param_groups[0]
-    beta1, beta2 = group["betas"]
-    if (
-        not group["fused"]
-        or group["amsgrad"]
-        or group["maximize"]
-        or group["capturable"]
-        or group["differentiable"]
-        or not isinstance(beta1, float)
-        or not isinstance(beta2, float)
-        or getattr(optimizer, "grad_scale", None) is not None
-        or getattr(optimizer, "found_inf", None) is not None
-        or optimizer._optimizer_step_pre_hooks
-        or optimizer._optimizer_step_post_hooks
-        or _global_optimizer_pre_hooks
-        or _global_optimizer_post_hooks
-    ):
-        return False
-    params = [p for p in group["params"] if p.grad is not None]
-    states = [optimizer.state.get(p) for p in params]
-    if not params or not all(states):
-        return False
-    device, dtype = params[0].device, params[0].dtype
-    if any(p.device != device or p.dtype != dtype or p.grad.is_sparse for p in params):
-        return False
-    steps = [s["step"] for s in states]
-    torch._foreach_add_(steps, 1)
-    decoupled = group.get("decoupled_weight_decay", False)
-    kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
-    kernel(
-        params,
-        [p.grad for p in params],
-        [s["exp_avg"] for s in states],
-        [s["exp_avg_sq"] for s in states],
-        [],
-        steps,
-        amsgrad=False,
-        lr=group["lr"],
-        beta1=beta1,
-        beta2=beta2,
-        weight_decay=group["weight_decay"],
-        eps=group["eps"],
-        maximize=False,
-        grad_scale=None,
-        found_inf=None,
-    )
-    return True
