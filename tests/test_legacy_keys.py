@@ -60,8 +60,10 @@ RLLIB_CHECKPOINTS = list(
 def test_the_committed_checkpoints_use_the_old_names():
     """Otherwise the tests below would not exercise the renaming."""
     assert len(CHECKPOINTS) >= 30 and len(RLLIB_CHECKPOINTS) >= 3
-    weights = torch.load(read_checkpoint(CHECKPOINTS[0]).weights_path, weights_only=True)
-    assert set(OLD_ACTOR_NAMES) <= set(weights)
+    weights_files = [read_checkpoint(p).weights_path for p in CHECKPOINTS]
+    old = [w for w in weights_files if w.is_file() and
+           set(OLD_ACTOR_NAMES) <= set(torch.load(w, weights_only=True))]  # fmt: skip
+    assert len(old) >= 3
 
 
 def test_weights_files_load_every_actor_tensor():
