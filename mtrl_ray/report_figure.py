@@ -18,6 +18,7 @@ def plot_table(
     tasks: list[str],
     path: Path,
     protocol: str,
+    title: str = "Table 2",
 ) -> Path:
     """A grouped bar chart of an evaluation table; returns `path` (a PNG).
 
@@ -29,6 +30,7 @@ def plot_table(
         tasks: The tasks (groups), in order; the paper's may add none.
         path: Where to write the PNG.
         protocol: How the actions were chosen, for the title ("mean action", ...).
+        title: The table's name, first in the title.
 
     A bar of ours is the mean over seeds, its dots each seed's mean, its whisker the
     mean over seeds of the std over episodes; a paper bar's whisker is its std.
@@ -40,7 +42,8 @@ def plot_table(
 
     methods = [(f"paper: {m}", m, True) for m in paper] + [(m, m, False) for m in cells]
     width = 0.8 / max(len(methods), 1)
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(tasks) + 1.0), 5.5))
+    fig_width = max(7.0, 1.6 * len(tasks) + 1.0)
+    fig, ax = plt.subplots(figsize=(fig_width, 5.5))
     x = np.arange(len(tasks))
     for k, (label, method, is_paper) in enumerate(methods):
         offsets = x - 0.4 + width * (k + 0.5)
@@ -67,12 +70,13 @@ def plot_table(
     ax.set_xticks(x, [t.removeprefix("HalfCheetah").removesuffix("-v0") for t in tasks])
     ax.set_ylabel("episode return")
     ax.set_title(
-        f"Table 2, {protocol}: bars mean over seeds, dots seeds, whiskers ± std over episodes",
+        f"{title}, {protocol}: bars mean over seeds, dots seeds, whiskers ± std over episodes",
         fontsize=10,
     )
     ax.axhline(0, color="black", lw=0.5)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.09), frameon=False)
+    ncol = max(1, min(4, int(fig_width // 2.6)))  # legend entries fit the figure's width
+    ax.legend(fontsize=8, ncol=ncol, loc="upper center", bbox_to_anchor=(0.5, -0.09), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

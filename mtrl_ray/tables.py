@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -247,7 +248,8 @@ def table_report(
         figure = out_dir / f"{name}_{kind}.png"
         tasks = table_tasks({r.task for r in chosen})
         paper_cells = {m: dict(cells_m) for m, cells_m in (paper or {}).items()}
-        written.append(plot_table(cells, paper_cells, tasks, figure, label))
+        title = re.sub(r"^table(\d+)$", r"Table \1", name)  # table1 -> Table 1
+        written.append(plot_table(cells, paper_cells, tasks, figure, label, title))
     text_path = out_dir / f"{name}.md"
     write_text_whole(text_path, "".join(sections))
     return [text_path, *written]
