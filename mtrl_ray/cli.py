@@ -457,7 +457,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         kind = "mean action" if args.deterministic else "sampled"
         title = f"{info.path.name}: head x environment, {kind}"
-        stem = "transfer_deterministic" if args.deterministic else "transfer"
+        stem = evaluation.evaluation_stem(args.deterministic, "transfer")
         text = evaluation.format_matrix(results, title=title)
         paths = evaluation.write_results(
             results, out, info.path, args.deterministic, stem=stem, text=text

@@ -35,9 +35,10 @@ from mtrl_ray.checkpoints import (
 from mtrl_ray.recording import VideoSettings
 
 
-def evaluation_stem(deterministic: bool) -> str:
-    """File stem of an evaluation: sampled and mean-action results are kept apart."""
-    return "evaluation_deterministic" if deterministic else "evaluation"
+def evaluation_stem(deterministic: bool, name: str = "evaluation") -> str:
+    """File stem of an evaluation (or of a transfer matrix, `name="transfer"`):
+    sampled and mean-action results are kept apart."""
+    return f"{name}_deterministic" if deterministic else name
 
 
 @dataclass(frozen=True)

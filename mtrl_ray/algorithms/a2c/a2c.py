@@ -151,8 +151,7 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
         if already := [t for t in new if t in old]:
             raise CheckpointError(f"checkpoint {checkpoint} already has a head for {already[0]}")
         self.multi_task([*old, *new])
-        env_config = {k: v for k, v in self.env_config.items() if k != "head"}
-        self.env_config = {**env_config, "heads": new, "variants": new}
+        self.env_config = {**self.env_config, "heads": new, "variants": new}
         self.multi_task()  # runner count: runners_per_task, for each sampled (new) task
         return self.fine_tune(checkpoint, trainable=trainable, source_head=None)
 
