@@ -83,19 +83,14 @@ def checkpoints_by_frames(run_dir: Path) -> dict[int, Path]:
     return found
 
 
-def _suffix(deterministic: bool) -> str:
-    """Names mean-action results apart from sampled ones (cache, table, JSON key)."""
-    return "_deterministic" if deterministic else ""
-
-
 def evaluate(
     checkpoint: Path, head: str, tasks: list[str], episodes: int, deterministic: bool
 ) -> dict[str, dict]:
     """{task: {mean, std}} of `head` on each task, cached beside the checkpoint."""
     from mtrl_ray.checkpoints import write_text_whole
-    from mtrl_ray.evaluation import evaluate_checkpoint
+    from mtrl_ray.evaluation import evaluate_checkpoint, evaluation_stem
 
-    cache = checkpoint / f"table1_{head}{_suffix(deterministic)}.json"
+    cache = checkpoint / f"{evaluation_stem(deterministic, f'table1_{head}')}.json"
     if cache.exists():
         return json.loads(cache.read_text())
     results = evaluate_checkpoint(checkpoint, tasks, episodes, deterministic, head=head)
@@ -121,11 +116,12 @@ def records(
     method: str, checkpoint: Path, head: str, tasks: list[str], seed: int, root: Path
 ) -> list:
     """Table records (both kinds) of `head` on `tasks` from the cached evaluations."""
+    from mtrl_ray.evaluation import evaluation_stem
     from mtrl_ray.tables import Record
 
     found = []
     for deterministic, kind in ((False, "sampled"), (True, "mean_action")):
-        path = checkpoint / f"table1_{head}{_suffix(deterministic)}.json"
+        path = checkpoint / f"{evaluation_stem(deterministic, f'table1_{head}')}.json"
         rel = str(path.resolve().relative_to(root.resolve()))
         for task, r in json.loads(path.read_text()).items():
             if task in tasks:
@@ -161,6 +157,7 @@ def main() -> int:
     parser.add_argument("--results", type=Path, help="copy, evaluate and table there")
     args = parser.parse_args()
     from mtrl_ray.checkpoints import write_text_whole
+    from mtrl_ray.evaluation import evaluation_stem
 
     try:
         frames = sorted(int(f) for f in args.frames.split(","))
@@ -210,11 +207,11 @@ def main() -> int:
         ]
         for (_, label, frames_, checkpoint, head), entry in zip(rows, payload, strict=True):
             table = evaluate(checkpoint, head, tasks, args.episodes, deterministic)
-            entry[f"returns{_suffix(deterministic)}"] = table
+            entry[evaluation_stem(deterministic, "returns")] = table
             cells = [f"{table[t]['mean']:.2f} ± {table[t]['std']:.2f}" for t in tasks]
             lines.append(f"| {label} | {frames_} | {cells[0]} | {cells[1]} |")
         text = "\n".join(lines) + "\n"
-        write_text_whole(args.storage_path / f"table1{_suffix(deterministic)}.md", text)
+        write_text_whole(args.storage_path / f"{evaluation_stem(deterministic, 'table1')}.md", text)
         print(text)
     write_text_whole(args.storage_path / "table1.json", json.dumps(payload, indent=2))
     if args.results is not None:
