@@ -7,7 +7,10 @@ fresh: its actor and critic head, log-std, observation statistics and, with
 `input_layer="task"`, its own first layer. A fresh first layer makes the frozen trunk
 see random features, and the fresh-head run ends far below what a sibling head scores
 zero-shot on the BigLeg bodies (`transfer.json` of the checkpoint); a sibling's rows
-already fit the body, so the new head starts from that zero-shot return.
+already fit the body, so the new head starts from that zero-shot return (sampled,
+20 episodes: HalfCheetahBigTorso 1792, Walker2dBigTorso 623, HopperBigTorso 485 on
+their BigLeg; HopperSmallFoot's 791 is the better Hopper start, BigTorso is kept for
+one rule over the three bodies).
 
     rllib train file tuned_examples/a2c/cross_family_new_head_sibling.py --seed 0
 
