@@ -78,9 +78,11 @@ def test_transfer_defaults_to_the_variants_of_the_checkpoint_bodies():
 @pytest.mark.slow
 def test_new_heads_of_held_out_variants_train_alone(checkpoint):
     """New Hopper and Walker2d heads train in one run; the old heads' rows and the
-    trunks stay bit-identical."""
+    trunks stay bit-identical. The Hopper head starts from its sibling's rows (chosen
+    in `source_heads`), the Walker2d head fresh."""
     source = torch.load(read_checkpoint(checkpoint).weights_path, weights_only=True)
-    config = _config().new_head(checkpoint, ["HopperBigFoot-v0", "Walker2dSmallLeg-v0"])
+    tasks = ["HopperBigFoot-v0", "Walker2dSmallLeg-v0"]
+    config = _config().new_head(checkpoint, tasks, source_heads={tasks[0]: "HopperSmallFoot-v0"})
     assert config.num_env_runners == 2  # one per new task: the old tasks are not sampled
     algo = config.build_algo()
     try:
@@ -95,10 +97,12 @@ def test_new_heads_of_held_out_variants_train_alone(checkpoint):
             assert torch.equal(after[name], value), name
         else:  # per task (the input layers too, with input_layer="task")
             assert torch.equal(after[name][:3], value[:3]), f"old heads' {name} changed"
+            assert torch.equal(start[name][3], value[2]), f"{name}: not HopperSmallFoot's"
     for new in (3, 4):
         for name in ("actor.encoder.weight", "actor.heads.out.weight", "actor.log_std"):
             assert not torch.equal(after[name][new], start[name][new]), f"new {name} still"
         assert float(after["obs_normalizer.count"][new]) > 0
+    assert float(start["obs_normalizer.count"][4]) == 0.0  # Walker2dSmallLeg: fresh
 
 
 @pytest.mark.slow

@@ -4,8 +4,8 @@ The paper's fine-tuning baseline copies a network trained on E1 and trains only
 the last layer of the actor and of the critic on E2. Here that is `trainable="last"`;
 `"heads"` trains every per-task layer (the trunks stay frozen) and `"all"` trains
 everything. A module for other tasks than the checkpoint's takes each task's head
-from the checkpoint's head of the same task, else from a chosen source head, else
-keeps its fresh initialization (a new head).
+from the checkpoint's head of the same task, else from a chosen source head (one for
+all such tasks, or one per task), else keeps its fresh initialization (a new head).
 
 Across body families, the input layers (`actor.encoder`, `critic_encoder`) are per-task
 layers with `input_layer="task"` and shared ones with "family" (rows by family). The
@@ -16,7 +16,7 @@ initialization, which only padded dims of the checkpoint's tasks read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -29,6 +29,8 @@ PER_TASK_PREFIXES = ("actor.heads.", "critic_heads.", "actor.log_std", "obs_norm
 ENCODER_PREFIXES = ("actor.encoder.", "critic_encoder.")
 _LAST = ("actor.heads.out.", "critic_heads.out.", "actor.log_std")
 _HEADS = ("actor.heads.", "critic_heads.", "actor.log_std")
+#: The checkpoint head(s) that tasks it lacks start from: one for all, or {task: head}.
+SourceHeads = str | Mapping[str, str] | None
 
 
 def per_task_prefixes(module: nn.Module) -> tuple[str, ...]:
@@ -57,10 +59,17 @@ def trainable_parameter_names(module: nn.Module, trainable: str) -> set[str]:
     return {name for name in names if name.startswith(prefixes)}
 
 
+def source_head_of(task: str, source_head: SourceHeads) -> str | None:
+    """The checkpoint head that `task` (one the checkpoint lacks) starts from (None: fresh)."""
+    if isinstance(source_head, Mapping):
+        return source_head.get(task)
+    return source_head
+
+
 def head_sources(
     source_tasks: Sequence[str],
     target_tasks: Sequence[str],
-    source_head: str | None,
+    source_head: SourceHeads,
     fits: Callable[[str, str], bool] | None = None,
 ) -> list[int | None]:
     """For each target task, the checkpoint head it starts from (None: a fresh head).
@@ -68,16 +77,18 @@ def head_sources(
     Args:
         source_tasks: The checkpoint's tasks.
         target_tasks: The module's tasks.
-        source_head: The head that tasks the checkpoint lacks start from.
+        source_head: The head that tasks the checkpoint lacks start from, or
+            {task: head} for some of them (the others get fresh heads).
         fits: (target task, source task) -> whether their sizes match; a new task
-            whose sizes differ from `source_head`'s gets a fresh head.
+            whose sizes differ from its source head's gets a fresh head.
     """
     sources: list[int | None] = []
     for task in target_tasks:
+        head = source_head_of(task, source_head)
         if task in source_tasks:
             sources.append(list(source_tasks).index(task))
-        elif source_head is not None and (fits is None or fits(task, source_head)):
-            sources.append(list(source_tasks).index(source_head))
+        elif head is not None and (fits is None or fits(task, head)):
+            sources.append(list(source_tasks).index(head))
         else:
             sources.append(None)
     return sources

@@ -10,7 +10,7 @@ many 5-step updates instead of once per update.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,14 +31,17 @@ from ray.rllib.utils.metrics import (
 )
 from typing_extensions import Self
 
-from mtrl_ray.algorithms.a2c.fine_tune_checks import check_fine_tune_families
+from mtrl_ray.algorithms.a2c.fine_tune_checks import (
+    canonical_source_heads,
+    check_fine_tune_families,
+)
 from mtrl_ray.algorithms.complete_checkpoints import CompleteCheckpoints
 from mtrl_ray.algorithms.lean_sampling import FragmentRounds, LeanSamplingConfig
 from mtrl_ray.algorithms.pinned_tasks_config import PinnedTasksConfig
 from mtrl_ray.checkpoints import WEIGHTS, CheckpointError, read_checkpoint
 from mtrl_ray.connectors import NStepReturns
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
-from mtrl_ray.modules.fine_tuning import TRAINABLE
+from mtrl_ray.modules.fine_tuning import TRAINABLE, SourceHeads
 from mtrl_ray.modules.multi_task_actor_critic import module_spec
 
 UPDATE_MODES = ("cycle", "joint")
@@ -82,7 +85,7 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
         self.optimizer_per_task = False
         self.fine_tune_from: str | None = None
         self.fine_tune_trainable = "all"
-        self.fine_tune_source_head: str | None = None
+        self.fine_tune_source_head: str | dict[str, str] | None = None
         self._pin_tasks()
         self.batch_mode = "truncate_episodes"
 
@@ -112,7 +115,7 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
         checkpoint: str | Path | None,
         *,
         trainable: str = "last",
-        source_head: str | None = None,
+        source_head: str | Mapping[str, str] | None = None,
     ) -> Self:
         """Starts training from a checkpoint's weights, with some layers frozen.
 
@@ -123,21 +126,32 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
                 the paper's fine-tuning), "heads" (every per-task layer, trunks
                 frozen) or "all".
             source_head: The checkpoint head that tasks it has no head for start
-                from (default: its only head if it has one, else a fresh head).
-                Normalization statistics come with the head, as a starting point.
+                from (default: its only head if it has one, else a fresh head), or
+                {new task: checkpoint head} (new tasks it does not name get fresh
+                heads). A task starts with all of its source's per-task rows: head,
+                log-std, normalization statistics, per-task input layer, critic parts.
         """
         self.fine_tune_from = None if checkpoint is None else str(checkpoint)
         self.fine_tune_trainable = trainable
-        self.fine_tune_source_head = source_head
+        self.fine_tune_source_head = (
+            dict(source_head) if isinstance(source_head, Mapping) else source_head
+        )
         return self
 
     def new_head(
-        self, checkpoint: str | Path, task: str | Sequence[str], *, trainable: str = "heads"
+        self,
+        checkpoint: str | Path,
+        tasks: str | Sequence[str],
+        *,
+        trainable: str = "heads",
+        source_heads: Mapping[str, str] | None = None,
     ) -> Self:
-        """Adds a head for `task` (or one for each of several) to a checkpoint's module
-        and trains only the new tasks.
+        """Adds a head for each of `tasks` to a checkpoint's module and trains only the
+        new tasks.
 
-        The module gets the checkpoint's heads plus a fresh one per new task; runners
+        The module gets the checkpoint's heads plus one per new task, fresh or (with
+        `source_heads`, {new task: checkpoint head}) a copy of a chosen head: a head of
+        the same body, say, whose features the frozen trunk already reads. Runners
         sample the new tasks only (`runners_per_task` each), so only the new heads (and
         their critic parts) receive gradients: with `trainable="heads"` the shared
         trunks are frozen and the other heads stay as they were. With frozen trunks and
@@ -146,20 +160,21 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
         """
         from mtrl_ray.tasks.task_set import canonical_task_name
 
-        new = [canonical_task_name(t) for t in ([task] if isinstance(task, str) else task)]
+        new = [canonical_task_name(t) for t in ([tasks] if isinstance(tasks, str) else tasks)]
         old = read_checkpoint(checkpoint).tasks
         if already := [t for t in new if t in old]:
             raise CheckpointError(f"checkpoint {checkpoint} already has a head for {already[0]}")
         self.multi_task([*old, *new])
         self.env_config = {**self.env_config, "heads": new, "variants": new}
         self.multi_task()  # runner count: runners_per_task, for each sampled (new) task
-        return self.fine_tune(checkpoint, trainable=trainable, source_head=None)
+        return self.fine_tune(checkpoint, trainable=trainable, source_head=source_heads)
 
     @property
-    def fine_tune_source(self) -> str | None:
-        """The checkpoint head that new tasks start from (None: fresh heads)."""
+    def fine_tune_source(self) -> SourceHeads:
+        """The checkpoint head(s) that new tasks start from, names canonical: one for
+        all, {new task: head}, or None (fresh heads)."""
         if self.fine_tune_source_head is not None or self.fine_tune_from is None:
-            return self.fine_tune_source_head
+            return canonical_source_heads(self.fine_tune_source_head)
         tasks = read_checkpoint(self.fine_tune_from).tasks
         return tasks[0] if len(tasks) == 1 else None
 
@@ -255,7 +270,7 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
             self._check_fine_tune_checkpoint(self.fine_tune_from)
 
     def _check_fine_tune_checkpoint(self, checkpoint: str) -> None:
-        """The checkpoint reads, has weights, the same network shape, the source head."""
+        """The checkpoint reads, has weights, the same network shape, the source heads."""
         info = read_checkpoint(checkpoint)
         if not info.weights_path.is_file():
             raise CheckpointError(f"fine-tune checkpoint {info.path} has no {WEIGHTS}")
@@ -267,12 +282,6 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
                     f"fine-tune checkpoint {info.path} has {key}={info.model_config.get(key)}, "
                     f"this experiment {ours[key]}"
                 )
-        source = self.fine_tune_source
-        if source is not None and source not in info.tasks:
-            raise CheckpointError(
-                f"fine-tune checkpoint {info.path} has no head {source} (its tasks: "
-                f"{', '.join(info.tasks)})"
-            )
         check_fine_tune_families(self, info)
 
     @override(AlgorithmConfig)

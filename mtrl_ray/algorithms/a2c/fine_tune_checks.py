@@ -1,12 +1,49 @@
-"""What a fine-tuning start from a checkpoint needs across body families."""
+"""What a fine-tuning start from a checkpoint needs: its source heads, and across body families."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from mtrl_ray.checkpoints import CheckpointError, CheckpointInfo
 from mtrl_ray.envs import task_shapes
+from mtrl_ray.envs.families import canonical_task_name
+from mtrl_ray.modules.fine_tuning import SourceHeads, source_head_of
 from mtrl_ray.modules.model_config import MultiTaskModelConfig
+
+
+def canonical_source_heads(value: Any) -> SourceHeads:
+    """`fine_tune_source_head` (a head name, {new task: head}, or None), names canonical.
+
+    Raises:
+        ValueError: Another kind of value, or an unknown task name.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return canonical_task_name(value)
+    if isinstance(value, Mapping) and all(isinstance(n, str) for kv in value.items() for n in kv):
+        return {canonical_task_name(k): canonical_task_name(v) for k, v in value.items()}
+    raise ValueError(
+        "fine_tune_source_head must be a checkpoint head or a mapping {new task: "
+        f"checkpoint head}}, got {value!r}"
+    )
+
+
+def check_source_heads(sources: SourceHeads, new_tasks: list[str], info: CheckpointInfo) -> None:
+    """Every chosen source head is a head of the checkpoint; a mapping's keys are new tasks."""
+    if isinstance(sources, Mapping):
+        if stray := [task for task in sources if task not in new_tasks]:
+            raise CheckpointError(
+                f"fine_tune_source_head maps {stray[0]}, not a new task (one that "
+                f"{info.path} has no head for: {', '.join(new_tasks) or 'none'})"
+            )
+    for head in sources.values() if isinstance(sources, Mapping) else [sources]:
+        if head is not None and head not in info.tasks:
+            raise CheckpointError(
+                f"fine-tune checkpoint {info.path} has no head {head} (its tasks: "
+                f"{', '.join(info.tasks)})"
+            )
 
 
 def check_fine_tune_families(config: Any, info: CheckpointInfo) -> None:
@@ -14,9 +51,10 @@ def check_fine_tune_families(config: Any, info: CheckpointInfo) -> None:
 
     A single-family checkpoint's first layer is shared over its family's
     observations: it starts a cross-family module only with
-    `input_layer="shared"`. A new task starts from `fine_tune_source_head` only
-    if their sizes match; with per-family input layers a new task's family must
-    be in the checkpoint unless the input layers train (`trainable="all"`).
+    `input_layer="shared"`. A new task starts from its `fine_tune_source_head` (one
+    head for all new tasks, or {new task: head}) only if their sizes match; with
+    per-family input layers a new task's family must be in the checkpoint unless the
+    input layers train (`trainable="all"`).
     """
     ours, theirs = config.model_shape, MultiTaskModelConfig.from_dict(info.model_config)
 
@@ -42,10 +80,11 @@ def check_fine_tune_families(config: Any, info: CheckpointInfo) -> None:
             f"experiment '{layout(ours)}': set model_config input_layer to match"
         )
     sizes = dict(zip(ours.tasks, zip(*_own_sizes(ours), strict=True), strict=True))
-    head = config.fine_tune_source_head
-    for task in ours.tasks:
-        if task in info.tasks:
-            continue
+    new_tasks = [task for task in ours.tasks if task not in info.tasks]
+    sources = canonical_source_heads(config.fine_tune_source_head)
+    check_source_heads(sources, new_tasks, info)
+    for task in new_tasks:
+        head = source_head_of(task, sources)
         if head is not None and sizes[task] != info.task_sizes[head]:
             raise CheckpointError(
                 f"source head {head} has sizes {info.task_sizes[head]}, task {task} "
