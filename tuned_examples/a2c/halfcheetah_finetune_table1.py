@@ -160,14 +160,15 @@ def main() -> int:
     parser.add_argument("--storage-path", type=Path, default=Path("runs/table1"))
     parser.add_argument("--results", type=Path, help="copy, evaluate and table there")
     args = parser.parse_args()
-    from mtrl_ray.checkpoints import write_text_whole
-
     try:
         frames = sorted(int(f) for f in args.frames.split(","))
     except ValueError:
         parser.error(f"--frames: comma-separated integers, got {args.frames!r}")
     if min(frames) % FRAMES_PER_ITERATION or min(frames) <= 0:
         parser.error(f"--frames: milestones must be positive multiples of {FRAMES_PER_ITERATION}")
+    # After the checks: bad input is answered before torch and MuJoCo load (seconds).
+    from mtrl_ray.checkpoints import write_text_whole
+
     tasks = [args.e1, args.e2]
     sources = {task: source_checkpoint(args.sources, task, args.seed) for task in tasks}
 
