@@ -91,17 +91,26 @@ def _suffix(deterministic: bool) -> str:
 def evaluate(
     checkpoint: Path, head: str, tasks: list[str], episodes: int, deterministic: bool
 ) -> dict[str, dict]:
-    """{task: {mean, std}} of `head` on each task, cached beside the checkpoint."""
+    """{task: {mean, std}} of `head` on each task, cached beside the checkpoint.
+
+    A missing cache is filled for both kinds (sampled and mean actions) at once: one
+    set of evaluation runners for the two (`evaluate_kinds`, results as if separate).
+    """
     from mtrl_ray.checkpoints import write_text_whole
-    from mtrl_ray.evaluation import evaluate_checkpoint
+    from mtrl_ray.evaluation import evaluate_kinds
 
     cache = checkpoint / f"table1_{head}{_suffix(deterministic)}.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    results = evaluate_checkpoint(checkpoint, tasks, episodes, deterministic, head=head)
-    table = {r.task: {"mean": r.mean, "std": r.std, "episodes": r.episodes} for r in results}
-    write_text_whole(cache, json.dumps(table, indent=2))
-    return table
+    missing = tuple(
+        kind for kind in (deterministic, not deterministic)
+        if not (checkpoint / f"table1_{head}{_suffix(kind)}.json").exists()
+    )  # fmt: skip
+    for kind, results in evaluate_kinds(checkpoint, tasks, episodes, missing, head=head).items():
+        table = {r.task: {"mean": r.mean, "std": r.std, "episodes": r.episodes} for r in results}
+        path = checkpoint / f"table1_{head}{_suffix(kind)}.json"
+        write_text_whole(path, json.dumps(table, indent=2))
+    return json.loads(cache.read_text())
 
 
 def short(task: str) -> str:
