@@ -614,6 +614,10 @@ def main(argv: list[str] | None = None) -> int:
     if mtrl_ray.ENVIRONMENT_ERROR is not None:
         print(f"rllib {args.command}: error: {mtrl_ray.ENVIRONMENT_ERROR}", file=sys.stderr)
         return 2
+    if args.command == "train" and not args.path.is_file():
+        # Before RLlib and torch load (~4 s): a mistyped path is the commonest slip.
+        print(f"rllib train: error: tuned example not found: {args.path}", file=sys.stderr)
+        return 2
     from mtrl_ray.algorithms.a2c.a2c import A2CConfig  # noqa: F401  (registers envs)
     from mtrl_ray.training import TrainingError
 

@@ -218,18 +218,59 @@ def evaluate_checkpoint(
         video_dir: Where the driver writes them (`Recording.file_name`); their paths
             are in each result's `videos`.
     """
+    kinds = evaluate_kinds(path, tasks, episodes, (deterministic,), seed, head, video, video_dir)
+    return kinds[deterministic]
+
+
+def evaluate_kinds(
+    path: str | Path,
+    tasks: list[str] | None = None,
+    episodes: int = 20,
+    kinds: tuple[bool, ...] = (False, True),
+    seed: int = 0,
+    head: str | None = None,
+    video: VideoSettings | None = None,
+    video_dir: Path | None = None,
+) -> dict[bool, list[TaskResult]]:
+    """`evaluate_checkpoint` for each kind in `kinds` (False: sampled actions, True: the
+    mean action) on one set of runners: {kind: results}.
+
+    Each kind's episodes start from the same env seeds as on runners of their own
+    (RLlib seeds the envs again at every `sample(num_episodes=...)`), so the results
+    equal separate `evaluate_checkpoint` calls; the runners start once.
+    """
     from mtrl_ray.tasks.task_set import canonical_task_name
 
     info = read_checkpoint(path)
+    first = kinds[0]
     if head is None:
         chosen = chosen_tasks(info, tasks)
-        group = make_evaluation_runners(info, episodes, deterministic, seed, video=video)
+        group = make_evaluation_runners(info, episodes, first, seed, video=video)
     else:
         head = chosen_tasks(info, [head])[0]
         chosen = [canonical_task_name(t) for t in (tasks or info.tasks)]
         check_transfer_sizes(info, head, chosen)
-        group = make_evaluation_runners(info, episodes, deterministic, seed, head, chosen, video)
-    runs = run_episodes(group, info, chosen, episodes, video)
+        group = make_evaluation_runners(info, episodes, first, seed, head, chosen, video)
+    try:
+        runs = {kind: sample_episodes(group, info, chosen, episodes, video, explore=not kind)
+                for kind in kinds}  # fmt: skip
+    finally:
+        group.stop()
+    return {
+        kind: _task_results(info, chosen, episodes, head, run, video_dir)
+        for kind, run in runs.items()
+    }
+
+
+def _task_results(
+    info: CheckpointInfo,
+    chosen: list[str],
+    episodes: int,
+    head: str | None,
+    runs: list[tuple[str, list[float], list[recording.Recording]]],
+    video_dir: Path | None,
+) -> list[TaskResult]:
+    """One TaskResult per chosen task from `sample_episodes`' runs (videos written)."""
     by_task = {name: rets for name, rets, _ in runs}
     recordings = [rec for name in chosen for t, _, recs in runs if t == name for rec in recs]
     videos: dict[str, list[str]] = {}
@@ -256,7 +297,23 @@ def run_episodes(
     episodes: int,
     video: VideoSettings | None = None,
 ) -> list[tuple[str, list[float], list[recording.Recording]]]:
-    """Samples `episodes` episodes on the runners of `tasks`, then stops the group.
+    """`sample_episodes` with the group's own `explore`, then stops the group."""
+    try:
+        return sample_episodes(group, info, tasks, episodes, video)
+    finally:
+        group.stop()
+
+
+def sample_episodes(
+    group: EnvRunnerGroup,
+    info: CheckpointInfo,
+    tasks: list[str],
+    episodes: int,
+    video: VideoSettings | None = None,
+    explore: bool | None = None,
+) -> list[tuple[str, list[float], list[recording.Recording]]]:
+    """Samples `episodes` episodes on the runners of `tasks` (`explore`: sampled or mean
+    actions; None: as the runners' config says).
 
     Returns:
         Per runner, in worker order: its task, its episodes' returns and (with
@@ -268,17 +325,15 @@ def run_episodes(
     def sample(runner) -> tuple[int, str, list[float], list[recording.Recording]]:
         if settings is not None:
             recording.start_recording(runner, settings["episodes"])
-        returns = [float(e.get_return()) for e in runner.sample(num_episodes=episodes)]
+        done = runner.sample(num_episodes=episodes, explore=explore)
+        returns = [float(e.get_return()) for e in done]
         head = heads[runner.task_id]
         recorded = [] if settings is None else recording.collect_recordings(runner, settings, head)
         return runner.worker_index, runner.task_name, returns, recorded
 
-    try:
-        names = group.foreach_env_runner(lambda r: r.task_name, local_env_runner=False)
-        wanted = [i + 1 for i, name in enumerate(names) if name in tasks]
-        samples = group.foreach_env_runner(sample, local_env_runner=False, remote_worker_ids=wanted)
-    finally:
-        group.stop()
+    names = group.foreach_env_runner(lambda r: r.task_name, local_env_runner=False)
+    wanted = [i + 1 for i, name in enumerate(names) if name in tasks]
+    samples = group.foreach_env_runner(sample, local_env_runner=False, remote_worker_ids=wanted)
     return [run for _, *run in sorted(samples, key=lambda sample: sample[0])]
 
 

@@ -87,5 +87,6 @@ def test_table1_from_seeded_sources_writes_records_of_every_row(ray_local, tmp_p
 
     monkeypatch.setattr(mtrl_ray.cli, "main", _must_not_run)
     monkeypatch.setattr(mtrl_ray.evaluation, "evaluate_checkpoint", _must_not_run)
+    monkeypatch.setattr(mtrl_ray.evaluation, "evaluate_kinds", _must_not_run)
     assert _main(monkeypatch, *argv) == 0
     assert sorted(map(repr, read_records(results / "table1.json"))) == sorted(map(repr, records))

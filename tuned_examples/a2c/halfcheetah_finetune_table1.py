@@ -86,17 +86,26 @@ def checkpoints_by_frames(run_dir: Path) -> dict[int, Path]:
 def evaluate(
     checkpoint: Path, head: str, tasks: list[str], episodes: int, deterministic: bool
 ) -> dict[str, dict]:
-    """{task: {mean, std}} of `head` on each task, cached beside the checkpoint."""
+    """{task: {mean, std}} of `head` on each task, cached beside the checkpoint.
+
+    A missing cache is filled for both kinds (sampled and mean actions) at once: one
+    set of evaluation runners for the two (`evaluate_kinds`, results as if separate).
+    """
     from mtrl_ray.checkpoints import write_text_whole
-    from mtrl_ray.evaluation import evaluate_checkpoint, evaluation_stem
+    from mtrl_ray.evaluation import evaluate_kinds, evaluation_stem
 
     cache = checkpoint / f"{evaluation_stem(deterministic, f'table1_{head}')}.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    results = evaluate_checkpoint(checkpoint, tasks, episodes, deterministic, head=head)
-    table = {r.task: {"mean": r.mean, "std": r.std, "episodes": r.episodes} for r in results}
-    write_text_whole(cache, json.dumps(table, indent=2))
-    return table
+    missing = tuple(
+        kind for kind in (deterministic, not deterministic)
+        if not (checkpoint / f"{evaluation_stem(kind, f'table1_{head}')}.json").exists()
+    )  # fmt: skip
+    for kind, results in evaluate_kinds(checkpoint, tasks, episodes, missing, head=head).items():
+        table = {r.task: {"mean": r.mean, "std": r.std, "episodes": r.episodes} for r in results}
+        path = checkpoint / f"{evaluation_stem(kind, f'table1_{head}')}.json"
+        write_text_whole(path, json.dumps(table, indent=2))
+    return json.loads(cache.read_text())
 
 
 def short(task: str) -> str:
@@ -156,15 +165,16 @@ def main() -> int:
     parser.add_argument("--storage-path", type=Path, default=Path("runs/table1"))
     parser.add_argument("--results", type=Path, help="copy, evaluate and table there")
     args = parser.parse_args()
-    from mtrl_ray.checkpoints import write_text_whole
-    from mtrl_ray.evaluation import evaluation_stem
-
     try:
         frames = sorted(int(f) for f in args.frames.split(","))
     except ValueError:
         parser.error(f"--frames: comma-separated integers, got {args.frames!r}")
     if min(frames) % FRAMES_PER_ITERATION or min(frames) <= 0:
         parser.error(f"--frames: milestones must be positive multiples of {FRAMES_PER_ITERATION}")
+    # After the checks: bad input is answered before torch and MuJoCo load (seconds).
+    from mtrl_ray.checkpoints import write_text_whole
+    from mtrl_ray.evaluation import evaluation_stem
+
     tasks = [args.e1, args.e2]
     sources = {task: source_checkpoint(args.sources, task, args.seed) for task in tasks}
 
