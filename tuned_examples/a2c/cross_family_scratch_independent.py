@@ -12,7 +12,10 @@ How to run (resumable with `--resume`):
     rllib train file tuned_examples/a2c/cross_family_scratch_independent.py \\
         --seeds 0 --checkpoint-every 25 --storage-path runs
 
-Results to expect: see results/README.md (issue 21, item 4).
+Results to expect (seed 0, 20 episodes, sampled / mean action; results/README.md, "One
+agent across body families"): HalfCheetahSmallFoot 1064 / 1291, HalfCheetahBigTorso
+1100 / 1145, Walker2dSmallFoot 336 / 334, Walker2dBigTorso 84 / 370, HopperSmallFoot
+756 / 855, HopperBigTorso 637 / 604; the shared agent ends higher on most tasks.
 """
 
 from mtrl_ray.algorithms.a2c import A2CConfig
