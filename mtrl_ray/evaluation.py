@@ -237,10 +237,18 @@ def evaluate_kinds(
 
     Each kind's episodes start from the same env seeds as on runners of their own
     (RLlib seeds the envs again at every `sample(num_episodes=...)`), so the results
-    equal separate `evaluate_checkpoint` calls; the runners start once.
+    equal separate `evaluate_checkpoint` calls; the runners start once. Videos: one
+    kind per call (a runner records its first episodes only).
+
+    Raises:
+        ValueError: `kinds` empty or repeated, or a video with more than one kind.
     """
     from mtrl_ray.tasks.task_set import canonical_task_name
 
+    if not kinds or len(set(kinds)) != len(kinds):
+        raise ValueError(f"kinds: sampled (False) and mean (True), each at most once: {kinds}")
+    if video is not None and len(kinds) > 1:
+        raise ValueError("a video records one kind of action: evaluate one kind per call")
     info = read_checkpoint(path)
     first = kinds[0]
     if head is None:

@@ -10,7 +10,7 @@ from mtrl_ray import metrics
 from mtrl_ray.algorithms.complete_checkpoints import learner_weights
 from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
 from mtrl_ray.envs.point_mass import POINT_MASS_ID
-from mtrl_ray.evaluation import evaluate_checkpoint
+from mtrl_ray.evaluation import evaluate_checkpoint, evaluate_kinds
 
 TWO_TASKS = ["HalfCheetahSmallFoot-v0", "HalfCheetahBigFoot-v0"]
 STEPS_PER_TASK = 64
@@ -104,6 +104,13 @@ def test_ppo_learns_point_mass(ray_local, tmp_path):
     (evaluated,) = evaluate_checkpoint(checkpoint, episodes=10, deterministic=True)
     assert evaluated.task == POINT_MASS_ID
     assert evaluated.mean > target, evaluated
+    # Both kinds on one set of runners, the mean action first: each kind's episodes
+    # as on runners of their own (the envs are seeded again at every sample call).
+    both = evaluate_kinds(checkpoint, episodes=10, kinds=(True, False))
+    (sampled,) = evaluate_checkpoint(checkpoint, episodes=10, deterministic=False)
+    assert both[True][0].returns == evaluated.returns
+    assert both[False][0].returns == sampled.returns
+    assert sampled.returns != evaluated.returns  # the two kinds act differently
 
 
 def test_per_task_shares_sum_to_ppo_loss_and_weights_apply():

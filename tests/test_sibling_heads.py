@@ -49,7 +49,7 @@ def test_the_sibling_example_maps_each_bigleg_to_its_bodys_bigtorso():
     # Tune hands each trial the config as a dict: the mapping survives the round trip.
     space, _ = search_space(config)
     assert A2CConfig().update_from_dict(space).fine_tune_source == expected
-    assert load_tuned_example(FRESH).config.fine_tune_source is None  # fresh heads
+    assert load_tuned_example(FRESH).config.fine_tune_source == {}  # every new head fresh
 
 
 def test_new_heads_start_as_copies_of_their_chosen_heads():

@@ -141,13 +141,13 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
     def new_head(
         self,
         checkpoint: str | Path,
-        tasks: str | Sequence[str],
+        task: str | Sequence[str],
         *,
         trainable: str = "heads",
         source_heads: Mapping[str, str] | None = None,
     ) -> Self:
-        """Adds a head for each of `tasks` to a checkpoint's module and trains only the
-        new tasks.
+        """Adds a head for `task` (or one for each of several) to a checkpoint's module
+        and trains only the new tasks.
 
         The module gets the checkpoint's heads plus one per new task, fresh or (with
         `source_heads`, {new task: checkpoint head}) a copy of a chosen head: a head of
@@ -160,19 +160,22 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
         """
         from mtrl_ray.tasks.task_set import canonical_task_name
 
-        new = [canonical_task_name(t) for t in ([tasks] if isinstance(tasks, str) else tasks)]
+        new = [canonical_task_name(t) for t in ([task] if isinstance(task, str) else task)]
         old = read_checkpoint(checkpoint).tasks
         if already := [t for t in new if t in old]:
             raise CheckpointError(f"checkpoint {checkpoint} already has a head for {already[0]}")
         self.multi_task([*old, *new])
         self.env_config = {**self.env_config, "heads": new, "variants": new}
         self.multi_task()  # runner count: runners_per_task, for each sampled (new) task
-        return self.fine_tune(checkpoint, trainable=trainable, source_head=source_heads)
+        # An empty mapping, not None: None would start a single-task checkpoint's new
+        # head from its only head (fine-tuning's default), and new heads are fresh.
+        return self.fine_tune(checkpoint, trainable=trainable, source_head=source_heads or {})
 
     @property
     def fine_tune_source(self) -> SourceHeads:
         """The checkpoint head(s) that new tasks start from, names canonical: one for
-        all, {new task: head}, or None (fresh heads)."""
+        all, or {new task: head} (a task it does not name: fresh); without either, the
+        checkpoint's only head if it has one, else fresh heads."""
         if self.fine_tune_source_head is not None or self.fine_tune_from is None:
             return canonical_source_heads(self.fine_tune_source_head)
         tasks = read_checkpoint(self.fine_tune_from).tasks

@@ -23,7 +23,10 @@ def canonical_source_heads(value: Any) -> SourceHeads:
     if isinstance(value, str):
         return canonical_task_name(value)
     if isinstance(value, Mapping) and all(isinstance(n, str) for kv in value.items() for n in kv):
-        return {canonical_task_name(k): canonical_task_name(v) for k, v in value.items()}
+        mapping = {canonical_task_name(k): canonical_task_name(v) for k, v in value.items()}
+        if len(mapping) < len(value):
+            raise ValueError(f"fine_tune_source_head names a task twice: {value!r}")
+        return mapping
     raise ValueError(
         "fine_tune_source_head must be a checkpoint head or a mapping {new task: "
         f"checkpoint head}}, got {value!r}"
