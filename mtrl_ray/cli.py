@@ -432,7 +432,7 @@ def _check_evaluate_inputs(args: argparse.Namespace, info, out: Path) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """`rllib evaluate CHECKPOINT`."""
-    from mtrl_ray import evaluation, recording
+    from mtrl_ray import evaluation, recording, transfer
     from mtrl_ray.checkpoints import read_checkpoint
     from mtrl_ray.tasks.task_set import canonical_task_name
 
@@ -449,16 +449,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.video is not None:
         video = recording.evaluation_settings(args.episodes, args.video_episodes)
     if args.transfer:
-        variants = tasks or evaluation.default_transfer_variants(info)
-        evaluation.transfer_pairs(info, variants)  # some head fits some variant
+        variants = tasks or transfer.default_transfer_variants(info)
+        transfer.transfer_pairs(info, variants)  # some head fits some variant
         _init_ray(args.ray_address, cpus_wanted=len(variants) + 1)
-        results = evaluation.transfer_matrix(
+        results = transfer.transfer_matrix(
             info.path, variants, args.episodes, args.seed, video, args.video, args.deterministic
         )
         kind = "mean action" if args.deterministic else "sampled"
         title = f"{info.path.name}: head x environment, {kind}"
         stem = evaluation.evaluation_stem(args.deterministic, "transfer")
-        text = evaluation.format_matrix(results, title=title)
+        text = transfer.format_matrix(results, title=title)
         paths = evaluation.write_results(
             results, out, info.path, args.deterministic, stem=stem, text=text
         )

@@ -66,7 +66,7 @@ def test_transfer_defaults_to_the_variants_of_the_checkpoint_bodies():
     from types import SimpleNamespace
 
     from mtrl_ray.envs import FAMILIES, VARIANTS
-    from mtrl_ray.evaluation import default_transfer_variants
+    from mtrl_ray.transfer import default_transfer_variants
 
     bodies = default_transfer_variants(SimpleNamespace(tasks=TASKS))
     assert bodies == [*FAMILIES["HalfCheetah"], *FAMILIES["Walker2d"], *FAMILIES["Hopper"]]
