@@ -422,12 +422,12 @@ def _check_pass(grid, criteria: dict[str, float]) -> int:
 
 def _check_evaluate_inputs(args: argparse.Namespace, info, out: Path) -> None:
     """What `rllib evaluate` checks before Ray starts: counts, --out, the weights."""
-    from mtrl_ray import evaluation
+    from mtrl_ray import evaluation, evaluation_runners
 
     if args.episodes < 1:
         raise UsageError(f"--episodes must be >= 1, got {args.episodes}")
     evaluation.check_out_dir(out)
-    evaluation.module_state(info)
+    evaluation_runners.module_state(info)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -102,7 +102,7 @@ def record_panels(
     Runner w (panel w - 1) resets its env with seed `seed + w + 1e6`: RLlib's seed of
     an evaluation runner's first env.
     """
-    from mtrl_ray.evaluation import make_evaluation_runners, run_episodes
+    from mtrl_ray.evaluation_runners import make_evaluation_runners, run_episodes
 
     variants = [p.task for p in panels]
     heads = [p.head for p in panels]

@@ -304,7 +304,7 @@ def test_report_skips_a_truncated_last_line_with_one_warning(shared, tmp_path, c
 
 def test_evaluation_weights_need_no_rllib_pickles(shared, tmp_path):
     """`rllib evaluate` builds the module from the manifest and module_weights.pt only."""
-    from mtrl_ray.evaluation import module_state
+    from mtrl_ray.evaluation_runners import module_state
     from mtrl_ray.policy import Policy
 
     checkpoint = Path(shutil.copytree(shared / "a2c", tmp_path / "a2c"))

@@ -53,9 +53,9 @@ def results(experiment: Path) -> list[dict]:
 def inspected_runners(inspect):
     """Inside, each group of evaluation runners (the real ones `rllib evaluate` builds)
     is passed to `inspect` once built and again as it stops; yields what it returned."""
-    from mtrl_ray import evaluation
+    from mtrl_ray import evaluation_runners
 
-    real = evaluation.make_evaluation_runners
+    real = evaluation_runners.make_evaluation_runners
     seen = []
 
     def make(*args, **kwargs):
@@ -73,7 +73,7 @@ def inspected_runners(inspect):
         return group
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(evaluation, "make_evaluation_runners", make)
+        patch.setattr(evaluation_runners, "make_evaluation_runners", make)
         yield seen
 
 

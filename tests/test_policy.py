@@ -147,7 +147,7 @@ def test_point_mass_checkpoint_acts_as_its_evaluation_runners(ray_module, tmp_pa
     the evaluation runners `rllib evaluate` builds give the same actions as `Policy`."""
     from mtrl_ray.algorithms.a2c import A2CConfig
     from mtrl_ray.envs.point_mass import HEAVY_POINT_MASS_ID, POINT_MASS_ID
-    from mtrl_ray.evaluation import make_evaluation_runners
+    from mtrl_ray.evaluation_runners import make_evaluation_runners
 
     tasks = [POINT_MASS_ID, HEAVY_POINT_MASS_ID]
     config = (
