@@ -334,11 +334,11 @@ def test_address_probe_passes_a_listening_port():
     """The probe refuses only where nothing listens (see `unreachable-address`)."""
     import socket
 
-    from mtrl_ray.cli import _probe_address
+    from mtrl_ray.cli.ray_init import probe_address
 
     with socket.create_server(("127.0.0.1", 0)) as server:
-        _probe_address(f"127.0.0.1:{server.getsockname()[1]}")
-        _probe_address(f"ray://127.0.0.1:{server.getsockname()[1]}")
+        probe_address(f"127.0.0.1:{server.getsockname()[1]}")
+        probe_address(f"ray://127.0.0.1:{server.getsockname()[1]}")
 
 
 def test_committed_checkpoints_pass_the_restore_checks(shared):

@@ -66,7 +66,8 @@ def test_config_defaults_and_validation(algorithm):
 @pytest.mark.parametrize("stem", ["halfcheetah_vanilla_multitask", "halfcheetah_single_task"])
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_tuned_examples_agree_and_take_overrides(algorithm, stem):
-    from mtrl_ray.cli import _apply_overrides, build_parser
+    from mtrl_ray.cli import build_parser
+    from mtrl_ray.cli.train import apply_command_line
     from mtrl_ray.tuned_example import load_tuned_example
 
     config_cls, _, own_keys = ALGORITHMS[algorithm]
@@ -81,7 +82,7 @@ def test_tuned_examples_agree_and_take_overrides(algorithm, stem):
         per_task = example.config.train_batch_size_per_task
         argv = ["train", "file", "x.py", "--stop-iters", "1", "--envs-per-runner", "2"]
         args = build_parser().parse_args([*argv, "--tasks", ",".join(TWO_TASKS)])
-        _apply_overrides(example, args)
+        apply_command_line(example, args)
         example.config.validate()
         assert example.config.num_env_runners == 2
         assert example.config.train_batch_size_per_learner == 2 * per_task

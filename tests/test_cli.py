@@ -84,11 +84,11 @@ def action_modes(runner) -> list[tuple[bool, bool]]:
 
 @pytest.mark.slow
 def test_train_checkpoint_evaluate_resume(ray_local, tmp_path, capsys):
-    from mtrl_ray.cli import _cluster_running
+    from mtrl_ray.cli.ray_init import cluster_running
 
     # A Ray some program started with ray.init() (this test's) is not one `rllib`
     # would join, so it must not be taken for one (it would size its own Ray wrong).
-    assert not _cluster_running()
+    assert not cluster_running()
     assert main(train_args(tmp_path, "run", 400)) == 0
     out = capsys.readouterr().out
     assert "iter    2  steps       400" in out and "SmallFoot=" in out and "BigFoot=" in out
@@ -279,14 +279,15 @@ def test_yaml_and_python_tuned_examples_agree():
 
 
 def test_config_override(tmp_path):
-    from mtrl_ray.cli import _apply_overrides, build_parser
+    from mtrl_ray.cli import build_parser
+    from mtrl_ray.cli.train import apply_command_line
     from mtrl_ray.tuned_example import load_tuned_example
 
     example = load_tuned_example(EXAMPLE)
     args = build_parser().parse_args(
         ["train", "file", str(EXAMPLE), "--config", '{"normalize_rewards": true, "lr": 0.001}']
     )
-    _apply_overrides(example, args)
+    apply_command_line(example, args)
     assert example.config.normalize_rewards is True and example.config.lr == 0.001
 
 
@@ -295,31 +296,32 @@ def test_a_local_ray_gets_the_cpus_the_experiment_asks_for(monkeypatch, address)
     """Else Ray waits forever for runner CPUs a 2-core machine never has."""
     import ray
 
-    from mtrl_ray import cli
+    from mtrl_ray.cli import ray_init
 
     calls = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
-    monkeypatch.setattr(cli, "_cluster_running", lambda: False)
-    monkeypatch.setattr(cli, "_probe_address", lambda address: None)  # no cluster listens
+    monkeypatch.setattr(ray_init, "cluster_running", lambda: False)
+    monkeypatch.setattr(ray_init, "probe_address", lambda address: None)  # no cluster listens
     wanted = (os.cpu_count() or 1) + 5
-    cli._init_ray(address, cpus_wanted=wanted)
+    ray_init.init_ray(address, cpus_wanted=wanted)
     assert calls[0]["address"] == address and calls[0]["num_cpus"] == wanted
     # Joining a cluster: its CPUs are what they are.
-    cli._init_ray("127.0.0.1:6390", cpus_wanted=wanted)
+    ray_init.init_ray("127.0.0.1:6390", cpus_wanted=wanted)
     assert calls[1]["num_cpus"] is None
 
 
 def test_model_config_override_reaches_the_module(tmp_path, capsys):
     """`--config '{"model_config": ...}'` updates the example's module shape; a key the
     module does not take is a one-line error before anything is written."""
-    from mtrl_ray.cli import _apply_overrides, build_parser
+    from mtrl_ray.cli import build_parser
+    from mtrl_ray.cli.train import apply_command_line
     from mtrl_ray.tuned_example import load_tuned_example
 
     example = load_tuned_example(EXAMPLE)
     overrides = '{"model_config": {"initial_log_std": -1.5, "actor_hiddens": [32, 32]}}'
     args = build_parser().parse_args(["train", "file", str(EXAMPLE), "--config", overrides])
-    _apply_overrides(example, args)
+    apply_command_line(example, args)
     shape = example.config.model_shape
     assert shape.initial_log_std == -1.5 and shape.actor_hiddens == (32, 32)
     assert shape.tasks == example.config.task_set.names
