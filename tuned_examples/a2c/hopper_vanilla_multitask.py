@@ -13,8 +13,11 @@ How to run (`tensorboard --logdir runs/` to watch):
     rllib train file tuned_examples/a2c/hopper_vanilla_multitask.py --seeds 0,1,2
     python tuned_examples/a2c/hopper_vanilla_multitask.py --stop-timesteps 60000
 
-Results to expect: not measured yet (issue 21, item 4). A smoke run of one iteration
-(`--stop-iters 1`) only checks that it trains.
+Results to expect (seed 0, 20 episodes, sampled / mean action; results/README.md,
+"Walker2d and Hopper families"): SmallFoot 1767 / 2677, BigFoot 402 / 407, SmallLeg
+852 / 1199, BigLeg 1396 / 2048, SmallThigh 941 / 1555, BigThigh 761 / 1370, SmallTorso
+554 / 451, BigTorso 1188 / 2331; sampled returns spread widely (a hopper that falls
+ends its episode). About 45 minutes on 2 cores.
 """
 
 from mtrl_ray.algorithms.a2c import A2CConfig
