@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-#: `rllib --help`'s first line.
-DESCRIPTION = "train tuned examples, evaluate checkpoints (Ray 2.60 ships no `rllib` command)"
-
 
 class UsageError(ValueError):
     """A command-line value that cannot be used (e.g. `--replicas 0`, an unknown format)."""
@@ -164,8 +161,11 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `rllib` argument parser."""
-    parser = argparse.ArgumentParser(prog="rllib", description=DESCRIPTION)
+    """The `rllib` argument parser; its description is the package docstring's first line."""
+    from mtrl_ray import cli  # the package, imported by the time a parser is built
+
+    description = (cli.__doc__ or "").splitlines()[0]
+    parser = argparse.ArgumentParser(prog="rllib", description=description)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _evaluate_parser(sub)
