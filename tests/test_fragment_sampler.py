@@ -1,12 +1,13 @@
 """A2C's lean sampling loop gives exactly what RLlib's loop gives, and the same metrics.
 
 Two runners built from the same seeded config sample side by side, one through
-RLlib's `SingleAgentEnvRunner` loop (then `Fragment.from_episodes`), one through
-`FragmentSampler`; every column of every fragment must match, across episode ends
-by termination and by time limit and across gymnasium's autoreset steps. For a
-bit-exact comparison the sampler acts through the torch module as RLlib's loop
-does; by default it acts through the module's numpy copy of the actor, which
-agrees to within float rounding (the last test).
+RLlib's `SingleAgentEnvRunner` loop on RLlib's own vector env (then
+`Fragment.from_episodes`), one through `FragmentSampler` on `InfoFreeStep`; every
+column of every fragment must match, across episode ends by termination and by
+time limit and across gymnasium's autoreset steps. For a bit-exact comparison the
+sampler acts through the torch module as RLlib's loop does; by default it acts
+through the module's numpy copy of the actor, which agrees to within float
+rounding (the last test).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mtrl_ray.algorithms.a2c import A2CConfig
 from mtrl_ray.connectors.fragment_batch import COLUMNS, Fragment
 from mtrl_ray.envs.point_mass import PointMassEnv
 from mtrl_ray.runners import PinnedEnvRunner
+from mtrl_ray.runners.info_free_step import InfoFreeStep
 from mtrl_ray.tasks import PINNED_ENV
 from mtrl_ray.tasks.pinning import make_pinned_env
 
@@ -55,6 +57,13 @@ def runner(task: str, num_envs: int, **training) -> PinnedEnvRunner:
     return PinnedEnvRunner(config=config, worker_index=1)
 
 
+def on_rllibs_env(runner: PinnedEnvRunner) -> PinnedEnvRunner:
+    """The runner, stepping RLlib's vector env (gymnasium's, infos merged) again."""
+    assert isinstance(runner.env, InfoFreeStep)
+    runner.env = runner.env.env
+    return runner
+
+
 @pytest.mark.parametrize(
     "task, num_envs, calls, training",
     [
@@ -64,7 +73,8 @@ def runner(task: str, num_envs: int, **training) -> PinnedEnvRunner:
     ],
 )
 def test_same_fragments_and_metrics_as_rllibs_loop(task, num_envs, calls, training):
-    rllib, lean = runner(task, num_envs, **training), runner(task, num_envs, **training)
+    rllib = on_rllibs_env(runner(task, num_envs, **training))
+    lean = runner(task, num_envs, **training)
     lean.module.numpy_policy = None  # act through torch, as RLlib's loop does
     ends = {"terminated": 0, "truncated": 0}
     for _ in range(calls):
@@ -86,6 +96,29 @@ def test_same_fragments_and_metrics_as_rllibs_loop(task, num_envs, calls, traini
         assert float(per_task[1][key]) == pytest.approx(float(per_task[0][key])), key
     steps = "num_env_steps_sampled_lifetime"
     assert float(got[steps]) == float(want[steps]) > 0
+
+
+def test_info_free_step_steps_as_gymnasiums_vector_env():
+    """`InfoFreeStep` gives gymnasium's observations, rewards and episode ends, no infos.
+
+    Side by side with the same seeds and actions, through terminations, time
+    limits and the autoreset steps after them; only the fast path steps this way
+    (RLlib's loop, which may hand infos to callbacks, keeps gymnasium's env).
+    """
+    fast, plain = runner(FALLING, 3), on_rllibs_env(runner(FALLING, 3))
+    assert not isinstance(runner(FALLING, 3, lean_connectors=False).env, InfoFreeStep)
+    for env in (fast.env, plain.env):
+        env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    ends = np.zeros(2, dtype=int)
+    for _ in range(150):
+        actions = rng.uniform(-1, 1, (3, *fast.env.single_action_space.shape))
+        got, want = fast.env.step(actions), plain.env.step(actions)
+        for have, expected in zip(got[:4], want[:4], strict=True):
+            np.testing.assert_array_equal(have, expected)
+        assert got[4] == [{}, {}, {}] and len(want[4]) == 3
+        ends += got[2].sum(), got[3].sum()
+    assert ends.min() > 0  # both ways an episode ends, so autoresets too
 
 
 def test_numpy_actor_samples_what_the_torch_module_samples():
@@ -145,6 +178,7 @@ def test_ppo_batches_equal_rllibs_path(task, num_envs, calls, steps, training):
     from mtrl_ray.connectors.fragment_gae import LOSS_COLUMNS
 
     rllib, rllib_learner = _ppo_runner_and_learner(task, num_envs, False, None, **training)
+    on_rllibs_env(rllib)
     start = rllib_learner.module[DEFAULT_MODULE_ID].state_dict()
     lean, fast_learner = _ppo_runner_and_learner(task, num_envs, True, start, **training)
     lean.module.numpy_policy = None  # act through torch, as RLlib's loop does

@@ -173,7 +173,11 @@ def test_per_task_shares_sum_to_ppo_loss_and_weights_apply():
 
 
 def test_reward_normalization_scales_the_batch_not_the_metrics():
-    """PPO's runner divides rewards by the return std; episode metrics stay raw."""
+    """PPO's runner divides rewards by the return std; episode metrics stay raw.
+
+    On RLlib's loop (`fast_path=False`: the runner's `sample`), whose env keeps the
+    step infos that hold HalfCheetah's reward terms.
+    """
     from types import SimpleNamespace
 
     from ray.tune.registry import register_env
@@ -186,7 +190,7 @@ def test_reward_normalization_scales_the_batch_not_the_metrics():
         MultiTaskPPOConfig()
         .multi_task([TWO_TASKS[0]], runners_per_task=1)
         .env_runners(num_envs_per_env_runner=2)
-        .training(normalize_rewards=True)
+        .training(normalize_rewards=True, fast_path=False)
     )
     # A runner in this process, without Ray. Tune's env registry keeps entries made
     # before a Ray session only until that session stores them, so after an earlier

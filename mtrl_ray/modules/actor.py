@@ -111,6 +111,7 @@ class Actor(nn.Module):
         layers += [(view(m.weight)[t], view(m.bias)[t]) for m in own]  # TaskLinear: x W + b
         out_w, out_b = view(self.heads.out.weight)[t], view(self.heads.out.bias)[t]
         log_std = view(self.log_std)[t]
+        act_dim = len(log_std)
         mask = None if self.action_mask is None else view(self.action_mask)[t]
         if normalizer is not None:
             mean, var = view(normalizer.mean)[t], view(normalizer.var)[t]
@@ -124,8 +125,10 @@ class Actor(nn.Module):
             for w, b in layers:
                 x = np.tanh(x @ w + b)
             mu = x @ out_w + out_b
-            if mask is None:
-                return np.concatenate([mu, np.broadcast_to(log_std, mu.shape)], axis=-1)
+            if mask is None:  # filled in place: broadcast_to costs more than the layer
+                out = np.empty((len(mu), 2 * act_dim), dtype=np.float32)
+                out[:, :act_dim], out[:, act_dim:] = mu, log_std
+                return out
             parts = [mu * mask, log_std * mask, mask]
             return np.concatenate([np.broadcast_to(p, mu.shape) for p in parts], axis=-1)
 

@@ -84,11 +84,11 @@ def split_gaussian_inputs(
         dist_inputs: (..., 2 * act_dim) (plain) or (..., 3 * act_dim) (masked).
         act_dim: Size of the module's action space.
     """
+    # Slices, not np.split: this runs at every env step of the lean runners.
     width = dist_inputs.shape[-1]
+    mean, log_std = dist_inputs[..., :act_dim], dist_inputs[..., act_dim : 2 * act_dim]
     if width == 2 * act_dim:
-        mean, log_std = np.split(dist_inputs, 2, axis=-1)
         return mean, log_std, None
     if width != 3 * act_dim:
         raise ValueError(f"action-distribution inputs of width {width} for {act_dim} action dims")
-    mean, log_std, mask = np.split(dist_inputs, 3, axis=-1)
-    return mean, log_std, mask > 0.5
+    return mean, log_std, dist_inputs[..., 2 * act_dim :] > 0.5

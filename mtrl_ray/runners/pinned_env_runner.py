@@ -15,6 +15,7 @@ from mtrl_ray import metrics, monitoring
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian
 from mtrl_ray.connectors.return_scaler import ReturnScaler
 from mtrl_ray.runners.fragment_sampler import FragmentSampler
+from mtrl_ray.runners.info_free_step import InfoFreeStep
 
 
 class PinnedEnvRunner(SingleAgentEnvRunner):
@@ -33,6 +34,13 @@ class PinnedEnvRunner(SingleAgentEnvRunner):
     def task_id(self) -> int | None:
         """Task id (= head index) of the pinned task (None on a runner without envs)."""
         return None if self.env is None else int(self.env.unwrapped.get_attr("task_id")[0])
+
+    @override(SingleAgentEnvRunner)
+    def make_env(self) -> None:
+        """RLlib's vector env; on the fast path (`lean_sampling`), stepped by `InfoFreeStep`."""
+        super().make_env()
+        if getattr(self.config, "lean_sampling", False) and self.env is not None:
+            self.env: Any = InfoFreeStep(self.env)
 
     def sample_fragment(
         self,
