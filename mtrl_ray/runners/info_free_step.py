@@ -4,8 +4,8 @@ Each `SyncVectorEnv.step` merges every env's info dict into arrays (`_add_info`:
 HalfCheetah's four entries, per env, per step), and RLlib's `DictInfoToList` then
 splits them back into one dict per env. The lean runners (`FragmentSampler`) read
 no infos, and the configs that sample through them refuse the episode callbacks
-that could (`LeanSamplingConfig`). Merging and splitting cost about a third of
-the vector env's time at 4 HalfCheetah envs and a seventh at 16
+that could (`LeanSamplingConfig`). Merging and splitting took a fifth of a
+runner's sampling time with 4 HalfCheetah envs and an eighth with 16
 (benchmarks/vector_step.md), so the runners of the fast path step the envs
 through `InfoFreeStep` instead.
 """
