@@ -119,6 +119,20 @@ def test_info_free_step_steps_as_gymnasiums_vector_env():
         assert got[4] == [{}, {}, {}] and len(want[4]) == 3
         ends += got[2].sum(), got[3].sum()
     assert ends.min() > 0  # both ways an episode ends, so autoresets too
+    # A partial reset (gymnasium's `reset_mask`) leaves the other envs' autoresets due.
+    done = np.zeros(3, dtype=bool)
+    while not done[1:].any():  # until env 1 or 2 has an autoreset due
+        actions = rng.uniform(-1, 1, (3, *fast.env.single_action_space.shape))
+        got, want = fast.env.step(actions), plain.env.step(actions)
+        done = got[2] | got[3]
+    mask = np.array([True, False, False])
+    for env in (fast.env, plain.env):
+        env.reset(seed=5, options={"reset_mask": mask})
+    for _ in range(40):
+        actions = rng.uniform(-1, 1, (3, *fast.env.single_action_space.shape))
+        got, want = fast.env.step(actions), plain.env.step(actions)
+        for have, expected in zip(got[:4], want[:4], strict=True):
+            np.testing.assert_array_equal(have, expected)
 
 
 def test_numpy_actor_samples_what_the_torch_module_samples():

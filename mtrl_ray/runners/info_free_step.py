@@ -39,12 +39,15 @@ class InfoFreeStep(gym.vector.VectorWrapper):
             raise ValueError(f"InfoFreeStep needs a SyncVectorEnv, got {type(vector_env)}")
         if vector_env.autoreset_mode != AutoresetMode.NEXT_STEP:
             raise ValueError("InfoFreeStep needs next-step autoreset (RLlib's)")
-        self._envs = vector_env.envs
         self._obs_space = vector_env.single_observation_space
+        if not isinstance(self._obs_space, gym.spaces.Box):
+            raise ValueError(f"InfoFreeStep needs Box observations, got {self._obs_space}")
+        self._envs = vector_env.envs
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed=None, options=None) -> tuple[Any, Any]:
-        self._autoreset[:] = False
+        mask = (options or {}).get("reset_mask")  # gymnasium's partial reset
+        self._autoreset[slice(None) if mask is None else mask] = False
         return self.env.reset(seed=seed, options=options)
 
     def step(self, actions: Any) -> Any:  # infos: one dict per env, as `DictInfoToList`'s
