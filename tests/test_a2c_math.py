@@ -306,7 +306,7 @@ def test_independent_heads_train_as_single_task_runs(per_task):
     two = _independent_learner(TASKS, optimizer_per_task=per_task)
     one = _independent_learner(TASKS[:1], optimizer_per_task=per_task)
     module_two, module_one = two.module[DEFAULT_MODULE_ID], one.module[DEFAULT_MODULE_ID]
-    start = module_two.state_dict()
+    start = {k: v.clone() for k, v in module_two.state_dict().items()}  # not live views
     assert all(v.shape[0] == len(TASKS) for v in start.values())  # nothing shared
     module_one.load_state_dict({k: v[:1].clone() for k, v in start.items()})
     rng = np.random.default_rng(0)
