@@ -1,6 +1,6 @@
 """Interleaved A/B of learner-step variants, in one process (issue 22).
 
-    python benchmarks/learner_ab.py [--compare routing] [--algo ppo|a2c] [--rounds 80]
+    python benchmarks/learner_ab.py [--compare routing|compile] [--algo ppo|a2c] [--rounds 80]
 
 The machine is shared, so variants are never timed in separate runs: one learner is
 built (`learner_step.py`'s), and each round times every variant on one short update
@@ -15,7 +15,11 @@ the median (and interquartile range) of the per-round ratio baseline / variant.
   task 0's weights, which is NOT the layer's result; it bounds what any routing
   scheme could save.
 
-A second comparison, `gradient_step` calling the fused Adam's kernels directly, was
+- `compile` (PPO only): the fast path's learner eager and with
+  `torch_compile_learner` (each minibatch's forward and loss one compiled graph),
+  two learners of the same weights; the compile itself happens in the warm-up.
+
+A third comparison, `gradient_step` calling the fused Adam's kernels directly, was
 measured at commit 4ee4578 and not kept (benchmarks/learner_ab.md).
 """
 
@@ -75,9 +79,27 @@ def no_routing_forward(self: TaskLinear, x: torch.Tensor, task_id: torch.Tensor)
     return torch.addmm(self.bias[0], x, self.weight[0])
 
 
-def _variant(forward: Callable = CURRENT_FORWARD) -> Callable[[], None]:
+Update = tuple[Callable[[], None], int]
+
+
+def _variant(forward: Callable = CURRENT_FORWARD) -> Callable[[], Update | None]:
+    """A variant of the shared learner: `TaskLinear.forward` patched."""
+
     def apply() -> None:
         TaskLinear.forward = forward
+
+    return apply
+
+
+def _learner(compiled: bool) -> Callable[[], Update | None]:
+    """A variant with a learner of its own: PPO's one-epoch update, eager or compiled."""
+    built: list[Update] = []
+
+    def apply() -> Update:
+        if not built:
+            torch.manual_seed(0)  # both learners start from the same weights
+            built.append(learner_step.ppo_learner(num_epochs=1, compiled=compiled))
+        return built[0]
 
     return apply
 
@@ -89,6 +111,7 @@ COMPARISONS = {
         "sorted": _variant(sorted_forward),
         "no-routing": _variant(no_routing_forward),
     },
+    "compile": {"eager": _learner(False), "compiled": _learner(True)},
 }
 
 
@@ -102,21 +125,21 @@ def short_update(algo: str) -> tuple[Callable[[], None], int]:
                 one()
 
         return cycles, 20 * steps
-    return learner_step.ppo_learner(num_epochs=1)
+    return learner_step.ppo_learner(num_epochs=1, compiled=False)  # patches act eagerly
 
 
 def run(compare: str, algo: str, rounds: int) -> list[str]:
     """Markdown lines: each variant's median ms per step and its paired ratio."""
     variants = COMPARISONS[compare]
     names = list(variants)
-    update, steps = short_update(algo)
+    shared = short_update(algo)
     for apply in variants.values():  # warm-up
-        apply()
+        update, _ = apply() or shared
         update()
     times: dict[str, list[float]] = {k: [] for k in names}
     for r in range(rounds):
         for name in names if r % 2 == 0 else names[::-1]:
-            variants[name]()
+            update, steps = variants[name]() or shared
             start = time.perf_counter()
             update()
             times[name].append(1000 * (time.perf_counter() - start) / steps)
@@ -146,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 4:
         print("--rounds must be at least 4", file=sys.stderr)
+        return 2
+    if args.compare == "compile" and args.algo != "ppo":
+        print("--compare compile is PPO's (A2C's learner does not compile)", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
     print("\n".join(run(args.compare, args.algo, args.rounds)))

@@ -6,7 +6,8 @@ Issue 22. The learners of the on-policy bound (onpolicy_bound.py), built from th
 same configs and fed synthetic batches of the same shapes:
 
 - PPO: tuned_examples/ppo/halfcheetah_vanilla_multitask.py's learner (6 tasks,
-  fast path), one `update` of 12288 rows (2048 per task), 10 epochs of shuffled
+  fast path, compiled as the example sets it; the compile is in the warm-up), one
+  `update` of 12288 rows (2048 per task), 10 epochs of shuffled
   minibatches of 384: 320 minibatch steps; reported per minibatch step.
 - A2C: throughput.py's A2C learner (6 tasks, cycle), one `_update` of a round:
   per task 16 fragments of 5 rows plus a masked bootstrap row (96 rows, 80 in the
@@ -61,14 +62,16 @@ def _columns(rows: int, rows_per_task: int, g: torch.Generator) -> dict[str, tor
     }
 
 
-def ppo_learner(num_epochs: int | None = None):
+def ppo_learner(num_epochs: int | None = None, compiled: bool | None = None):
     """The tuned example's learner and a train batch of its size (the fast path's columns).
 
     Returns (one update of the batch, its minibatch steps); `num_epochs` overrides the
-    example's 10.
+    example's 10, `compiled` its `torch_compile_learner`.
     """
     example = ROOT / "tuned_examples" / "ppo" / "halfcheetah_vanilla_multitask.py"
     config = runpy.run_path(str(example), run_name="learner_step")["config"]
+    if compiled is not None:
+        config.framework(torch_compile_learner=compiled)
     learner = config.build_learner(spaces=SPACES)
     module = learner.module[DEFAULT_MODULE_ID]
     rows = PPO_ROWS_PER_TASK * len(PAPER_TASKS)

@@ -64,7 +64,7 @@ def tuned_config(algo: str, quick: bool):
     config = runpy.run_path(str(EXAMPLES[algo]), run_name="ppo_profile")["config"]
     config = config.copy(copy_frozen=False)
     if algo in ("ppo_rllib", "appo"):  # the example on RLlib's loops and learner
-        config.training(fast_path=False)
+        config.training(fast_path=False).framework(torch_compile_learner=False)
     config.env_runners(num_cpus_per_env_runner=int(1000 * NUM_CPUS / config.num_env_runners) / 1000)
     if algo.startswith("appo") and quick:  # a few train batches per iteration (RLlib: 10 s)
         config.reporting(min_time_s_per_iteration=5)

@@ -9,7 +9,8 @@ paper normalize them (VecNormalize, clipped to +-5; (b') without); (c) mtrl-ray
 vanilla multi-task A2C, 6 tasks x 1 pinned runner x 16 envs, t_max 5; (d) mtrl-ray
 multi-task distillation with the same layout, the TeacherPool's query per update
 included (teachers from `--teachers`, default the committed results/teachers);
-(e) multi-task PPO on its fast path ((e') on RLlib's loops), (f) multi-task APPO on
+(e) multi-task PPO on its fast path, its learner compiled as in the tuned example
+((e0) eager, (e') on RLlib's loops), (f) multi-task APPO on
 its fast path ((f') RLlib's APPO, `fast_path=False`); (g) stable-baselines3 PPO
 doing the same work per update as (e): the six variants x 4 envs in one DummyVecEnv,
 n_steps 512 (12,288 env steps per update), minibatches of 384, 10 epochs, 64 x 64
@@ -17,9 +18,8 @@ tanh actor and critic, observations normalized; (h0), (h) raw stepping and
 multi-task A2C on the eight Walker2d variants, (i0), (i) the same on the
 cross-family task set (bodies that fall reset mid-fragment). Each is measured
 `repeats` times, one repeat of every row after another; medians are reported with
-(c)/(a), (c)/(b), (d)/(c), (e)/(g), (e)/(e'), (f)/(g), (f)/(e), (f)/(f'), (h)/(h0)
-and (i)/(i0). `--rows`
-measures a subset. Needs the `bench` extra.
+(c)/(a), (c)/(b), (d)/(c), (e)/(g), (e0)/(g), (e)/(e0), (e)/(e'), (f)/(g), (f)/(e),
+(f)/(f'), (h)/(h0) and (i)/(i0). `--rows` measures a subset. Needs the `bench` extra.
 """
 
 from __future__ import annotations
@@ -226,21 +226,27 @@ def mtrl_ray_distill(
     return _rate(config, seconds)
 
 
-def mtrl_ray_ppo(seconds: float, fast_path: bool = True) -> tuple[float, dict[str, float]]:
+def mtrl_ray_ppo(
+    seconds: float, fast_path: bool = True, compiled: bool | None = None
+) -> tuple[float, dict[str, float]]:
     """Multi-task PPO, as its tuned example runs it (`fast_path=False`: RLlib's loops).
 
     4 envs per runner, 2048 env steps per task per update, minibatches of 64 samples
-    per task.
+    per task, the learner compiled on the fast path (`compiled=False`: eager). The
+    compile happens in the warm-up iteration, before the timing starts.
     """
-    return _rate(mtrl_ray_ppo_config(fast_path), seconds, num_envs=None)
+    return _rate(mtrl_ray_ppo_config(fast_path, compiled), seconds, num_envs=None)
 
 
-def mtrl_ray_ppo_config(fast_path: bool = True):
-    """(e)'s config: defaults (6 x 1 x 4, 2048 steps per task, 10 epochs), minibatches of 384."""
+def mtrl_ray_ppo_config(fast_path: bool = True, compiled: bool | None = None):
+    """(e)'s config: defaults (6 x 1 x 4, 2048 steps per task, 10 epochs), minibatches
+    of 384, `torch_compile_learner` on the fast path as in the tuned example (or
+    `compiled`)."""
     from mtrl_ray.algorithms.ppo import MultiTaskPPOConfig
 
     config = MultiTaskPPOConfig().multi_task(PAPER_TASKS)
-    return config.training(minibatch_size=64 * len(PAPER_TASKS), fast_path=fast_path)
+    config.training(minibatch_size=64 * len(PAPER_TASKS), fast_path=fast_path)
+    return config.framework(torch_compile_learner=fast_path if compiled is None else compiled)
 
 
 def mtrl_ray_appo(seconds: float, fast_path: bool = True) -> tuple[float, dict[str, float]]:
@@ -326,8 +332,12 @@ ROWS: dict[str, tuple[str, Callable[[float, Path], tuple[float, dict[str, float]
         lambda s, t: mtrl_ray_distill(s, t, teacher_rollout_prob=0.5),
     ),
     "e": (
-        "(e) mtrl-ray PPO (fast path), 6 tasks x 1 runner x 4 envs, tuned example",
+        "(e) mtrl-ray PPO (fast path, compiled learner), 6 x 1 x 4 envs, tuned example",
         lambda s, _: mtrl_ray_ppo(s),
+    ),
+    "e0": (
+        "(e0) the same, learner eager (`torch_compile_learner=False`)",
+        lambda s, _: mtrl_ray_ppo(s, compiled=False),
     ),
     "e'": (
         "(e') the same on RLlib's sampling loop and learner (`fast_path=False`)",
@@ -370,6 +380,8 @@ RATIOS = (
     ("c", "b'", ""),
     ("d", "c", "target >= 0.70"),
     ("e", "g", "target >= 1.5"),
+    ("e0", "g", ""),
+    ("e", "e0", "the compiled learner's gain"),
     ("e", "e'", "the fast path's gain"),
     ("f", "g", "target: APPO >= PPO"),
     ("f", "e", "target: APPO >= PPO (fast paths)"),

@@ -29,7 +29,7 @@ ALGORITHMS = {
     "ppo": (
         MultiTaskPPOConfig,
         2048,
-        ("minibatch_size", "lambda_", "vf_clip_param", "use_kl_loss"),
+        ("minibatch_size", "lambda_", "vf_clip_param", "use_kl_loss", "torch_compile_learner"),
     ),
     "appo": (MultiTaskAPPOConfig, 512, ("use_circular_buffer", "target_network_update_freq")),
 }

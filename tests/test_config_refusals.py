@@ -130,3 +130,40 @@ def test_appo_fast_path_refuses_rllibs_loop_knobs(setup, match):
 def test_callbacks_without_episode_hooks_are_accepted_with_lean_connectors():
     A2CConfig().multi_task(TASKS).callbacks(TrainResultOnly).validate()
     A2CConfig().multi_task(TASKS).callbacks(on_train_result=print).validate()
+
+
+@pytest.mark.parametrize(
+    ("fast_path", "what", "match"),
+    [
+        (True, "complete_update", "fast_path=True compiles each minibatch's forward and loss"),
+        (False, "forward_train", "fast_path=False compiles nothing"),
+    ],
+)
+def test_ppo_refuses_a_torch_compile_it_would_not_do(fast_path, what, match):
+    config = MultiTaskPPOConfig().multi_task(TASKS).training(fast_path=fast_path)
+    config.framework(torch_compile_learner=True, torch_compile_learner_what_to_compile=what)
+    _refused(config, match)
+
+
+def test_ppo_refuses_torch_compile_with_pcgrad():
+    config = MultiTaskPPOConfig().multi_task(TASKS).training(pcgrad=True)
+    config.framework(torch_compile_learner=True)
+    _refused(config, "torch_compile_learner with pcgrad: .* unset one")
+
+
+def test_ppo_torch_compile_needs_a_cxx_compiler(monkeypatch):
+    config = MultiTaskPPOConfig().multi_task(TASKS).framework(torch_compile_learner=True)
+    config.validate()  # g++ is on this machine's PATH
+    monkeypatch.setenv("CXX", "no-such-cxx")
+    _refused(config, r"needs a C\+\+ compiler \(no-such-cxx\) and none is on PATH")
+    config.framework(torch_compile_learner_dynamo_backend="aot_eager")  # compiles no C++
+    config.validate()
+
+
+@pytest.mark.parametrize(
+    ("config_cls", "name"),
+    [(A2CConfig, "A2C"), (DistillConfig, "Distill"), (MultiTaskAPPOConfig, "APPO")],
+)
+def test_learners_without_a_compiled_path_refuse_torch_compile(config_cls, name):
+    config = config_cls().multi_task(TASKS).framework(torch_compile_learner=True)
+    _refused(config, f"{name} does not support torch_compile_learner")

@@ -5,7 +5,8 @@ Two learners start from the same weights; one runs RLlib's `PPOTorchLearner.upda
 fast path's own epochs loop, on the same train batch with the same minibatch order
 (unshuffled: RLlib's order is then known). Every parameter, the Adam state's effect
 and the normalizer statistics must agree afterwards, with PCGrad, task weights, a
-binding value clip, gradient clipping and the adaptive KL term. Also: the
+binding value clip, gradient clipping and the adaptive KL term, and compiled
+(`torch_compile_learner`). Also: the
 vectorized GAE equals RLlib's `compute_value_targets`.
 """
 
@@ -53,11 +54,14 @@ def _batch(module, num_tasks: int = len(TASKS)) -> dict[str, torch.Tensor]:
     return batch
 
 
-def _trained(fast_path: bool, start: dict, batch: dict, tasks=TASKS, **training) -> dict:
+def _trained(
+    fast_path: bool, start: dict, batch: dict, tasks=TASKS, compiled=False, **training
+) -> dict:
     config = (
         MultiTaskPPOConfig()
         .multi_task(tasks)
         .training(fast_path=fast_path, minibatch_size=20, num_epochs=3, **training)
+        .framework(torch_compile_learner=compiled)
     )
     learner = config.build_learner(spaces=SPACES)
     learner.module[DEFAULT_MODULE_ID].load_state_dict(start)
@@ -139,6 +143,33 @@ def test_fast_loop_gives_rllibs_parameters_across_body_families():
     rllib = _trained(False, start, batch, tasks=tasks, use_kl_loss=True, kl_coeff=0.2)
     fast = _trained(True, start, batch, tasks=tasks, use_kl_loss=True, kl_coeff=0.2)
     _assert_same(fast, rllib)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("tasks", "training"),
+    [
+        (TASKS, {"entropy_coeff": 0.01, "task_loss_weights": {TASKS[1]: 2.0}}),
+        (("HalfCheetahSmallFoot-v0", "HopperSmallFoot-v0"), {"use_kl_loss": True}),
+    ],
+    ids=["one-family", "across-body-families-kl"],
+)
+def test_compiled_fast_loop_gives_rllibs_parameters(tasks, training):
+    """`torch_compile_learner`: each minibatch's forward and loss one compiled graph
+    (inductor, ~10-15 s to compile), the same parameters as RLlib's eager update.
+
+    (Not across one family with the KL term: torch's `kl_divergence` dispatch breaks
+    the graph there; the loss is still right, in two graphs.)
+    """
+    from torch._dynamo.utils import counters
+
+    start, batch, _ = _start(tasks)
+    rllib = _trained(False, start, batch, tasks=tasks, **training)
+    counters.clear()
+    compiled = _trained(True, start, batch, tasks=tasks, compiled=True, **training)
+    assert counters["stats"]["unique_graphs"] == 1
+    assert not counters["graph_break"] and not counters["recompiles"]
+    _assert_same(compiled, rllib)
 
 
 def test_minibatch_order_is_rllibs_cycle_and_shuffles_every_pass():

@@ -52,13 +52,23 @@ class TaskLinear(nn.Module):
         """
         if self.num_tasks == 1:
             return x @ self.weight[0] + self.bias[0]
+        num_tasks, in_features, out_features = self.weight.shape
+        if torch.compiler.is_compiling():
+            # One graph for any mix of tasks: the test below reads the data
+            # (a graph break and a recompile per outcome under torch.compile).
+            every_task = torch.addmm(
+                self.bias.reshape(-1),
+                x,
+                self.weight.permute(1, 0, 2).reshape(in_features, num_tasks * out_features),
+            ).view(-1, num_tasks, out_features)
+            own = task_id.view(-1, 1, 1).expand(-1, 1, out_features)
+            return every_task.gather(1, own).squeeze(1)
         first = task_id[:1]
         if task_id.numel() and bool((task_id == first).all()):
             # One task in the batch (every runner's batch, and each step of the cycle
             # update): a plain matmul, without gathering a weight copy per sample.
             t = int(first)
             return x @ self.weight[t] + self.bias[t]
-        num_tasks, in_features, out_features = self.weight.shape
         every_task = x @ self.weight.permute(1, 0, 2).reshape(in_features, num_tasks * out_features)
         rows = torch.arange(x.shape[0], device=x.device)
         return every_task.view(-1, num_tasks, out_features)[rows, task_id] + self.bias[task_id]

@@ -264,6 +264,10 @@ class A2CConfig(PinnedTasksConfig, LeanSamplingConfig, AlgorithmConfig):
                 "on all tasks)"
             )
         self._validate_task_loss_weights()
+        self._refuse(
+            self.algo_class.__name__,
+            {"torch_compile_learner": "its learner's update loop is its own, not compiled"},
+        )
         if self.lean_connectors:
             self._refuse_what_lean_sampling_skips()
         if self.fine_tune_trainable not in TRAINABLE:

@@ -166,6 +166,7 @@ class MultiTaskAPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, APPOConfig):
             {
                 "pcgrad": "its learner does not split the loss by task",
                 "task_loss_weights": "its learner does not split the loss by task",
+                "torch_compile_learner": "nothing of its learner is compiled",
             },
         )
         if self.fast_path:

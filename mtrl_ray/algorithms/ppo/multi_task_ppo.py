@@ -18,9 +18,11 @@ so between iterations they hold the weights they sampled with.
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
-from ray.rllib.algorithms.algorithm_config import NotProvided
+from ray.rllib.algorithms.algorithm_config import NotProvided, TorchCompileWhatToCompile
 from ray.rllib.algorithms.ppo import PPO, PPOConfig
 from ray.rllib.connectors.learner import LearnerConnectorPipeline
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
@@ -40,6 +42,11 @@ from mtrl_ray.algorithms.lean_sampling import FragmentRounds, LeanSamplingConfig
 from mtrl_ray.connectors.fragment_batch import FragmentBatch
 from mtrl_ray.connectors.fragment_gae import FragmentGAE
 from mtrl_ray.modules.multi_task_actor_critic import module_spec
+
+
+def cxx_candidates() -> tuple[str, ...]:
+    """The C++ compilers torch's inductor backend tries on Linux ($CXX, else g++)."""
+    return (os.environ.get("CXX", "g++"),)
 
 
 class MultiTaskPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, PPOConfig):
@@ -153,6 +160,8 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, PPOConfig):
         super().validate()
         self._validate_per_task_batch()
         self._validate_task_loss_weights()
+        if self.torch_compile_learner:
+            self._validate_torch_compile()
         if self.fast_path:
             self._refuse_what_lean_sampling_skips()
             # (Evaluation samples through RLlib's loop, whole episodes.)
@@ -161,6 +170,39 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, PPOConfig):
                     f"batch_mode={self.batch_mode!r}: fast_path=True samples "
                     "truncate_episodes fragments; set fast_path=False for RLlib's loop"
                 )
+
+    def _validate_torch_compile(self) -> None:
+        """What `torch_compile_learner` compiles here, and a compiler to do it.
+
+        The fast path compiles each minibatch's forward and loss ("forward_train");
+        RLlib's path compiles its complete update. RLlib 2.60's "forward_train"
+        compiles no module of a MultiRLModule (`TorchLearner.build` tests the
+        container, not the module), so there it would do nothing.
+        """
+        what = TorchCompileWhatToCompile(self.torch_compile_learner_what_to_compile)
+        if self.fast_path and what != TorchCompileWhatToCompile.FORWARD_TRAIN:
+            self._value_error(
+                f"torch_compile_learner_what_to_compile={what.value!r}: fast_path=True "
+                "compiles each minibatch's forward and loss ('forward_train'); set "
+                "fast_path=False to compile RLlib's complete update"
+            )
+        if not self.fast_path and what == TorchCompileWhatToCompile.FORWARD_TRAIN:
+            self._value_error(
+                "torch_compile_learner with fast_path=False compiles nothing: RLlib's "
+                "'forward_train' skips a MultiRLModule's modules; use fast_path=True "
+                "or torch_compile_learner_what_to_compile='complete_update'"
+            )
+        if self.fast_path and self.pcgrad:
+            self._value_error(
+                "torch_compile_learner with pcgrad: PCGrad's per-task backward passes "
+                "retain the graph, which a compiled backward does not allow; unset one"
+            )
+        backend = self.torch_compile_learner_dynamo_backend
+        if backend == "inductor" and not any(map(shutil.which, cxx_candidates())):
+            self._value_error(
+                "torch_compile_learner: the inductor backend needs a C++ compiler "
+                f"({' or '.join(cxx_candidates())}) and none is on PATH"
+            )
 
     @override(PPOConfig)
     def build_learner_connector(self, input_observation_space, input_action_space, device=None):

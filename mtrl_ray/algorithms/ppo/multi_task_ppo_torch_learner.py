@@ -31,7 +31,6 @@ from ray.rllib.core.learner.learner import (
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.torch_utils import explained_variance
 
-from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.algorithms.multi_task_learner import (
     RLLIB_KL,
     StatisticsAfterUpdate,
@@ -47,6 +46,7 @@ from mtrl_ray.algorithms.multi_task_learner import (
 )
 from mtrl_ray.algorithms.pcgrad import pcgrad_loss, shared_parameters
 from mtrl_ray.algorithms.ppo.minibatch_loop import minibatch_order, run_epochs
+from mtrl_ray.algorithms.ppo.ppo_loss import LOSS, ppo_row_terms
 from mtrl_ray.columns import TASK_ID
 
 #: What RLlib's PPO loss logs; each is also logged per task.
@@ -78,7 +78,9 @@ class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
     `total_loss` is the loss the optimizer saw.
 
     With `fast_path`, the same update (on the batch without bootstrap rows) runs
-    in `_update`'s own loop, logging the same terms for the last minibatch.
+    in `_update`'s own loop, logging the same terms for the last minibatch; with
+    `torch_compile_learner` as well, each minibatch's forward and loss run as one
+    compiled graph (`ppo_loss.ppo_row_terms`).
     """
 
     @override(PPOTorchLearner)
@@ -89,6 +91,14 @@ class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
             # (`FragmentBatch` + `FragmentGAE`) does their work on fragments.
             self._learner_connector.remove(AddOneTsToEpisodesAndTruncate)
             self._learner_connector.remove(GeneralAdvantageEstimation)
+        self._row_terms = ppo_row_terms
+        if self.config.fast_path and self.config.torch_compile_learner:
+            # One graph per module and minibatch shape; the config checked the rest.
+            self._row_terms = torch.compile(
+                ppo_row_terms,
+                backend=self.config.torch_compile_learner_dynamo_backend,
+                mode=self.config.torch_compile_learner_dynamo_mode,
+            )
 
     @override(PPOTorchLearner)
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
@@ -153,58 +163,41 @@ class MultiTaskPPOTorchLearner(StatisticsAfterUpdate, PPOTorchLearner):
     ) -> torch.Tensor:
         """RLlib's PPO loss (`PPOTorchLearner.compute_loss_for_module`) on one minibatch.
 
-        Per row: -min(A r, A clip(r, 1 - eps, 1 + eps)) + vf_loss_coeff x
-        min((V - V_target)^2, vf_clip_param) - entropy_coeff x entropy
-        (+ kl_coeff x KL(old || new) with `use_kl_loss`), averaged over the rows
-        (those of `LOSS_MASK`, if the batch has one); with PCGrad or task weights,
-        the tasks' weighted shares of that mean. With `log`, the terms RLlib logs,
-        per task and their mean over the tasks.
+        The mean over the rows (those of `LOSS_MASK`, if the batch has one) of
+        `ppo_row_terms`' loss; with PCGrad or task weights, the tasks' weighted
+        shares of that mean. With `log`, the terms RLlib logs, per task and their
+        mean over the tasks. With `torch_compile_learner`, the rows come from the
+        compiled `ppo_row_terms`, except on the minibatch that logs (which runs once
+        per update, eagerly, so the metrics never add a graph).
         """
-        wrapped = self.module[module_id]
-        module = wrapped.unwrapped()
-        fwd_out = compat.forward_train(wrapped, batch)
-        pi = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
-        ratio = torch.exp(pi.logp(batch[Columns.ACTIONS]) - batch[Columns.ACTION_LOGP])
-        advantages = batch[Columns.ADVANTAGES]
-        surrogate = torch.min(
-            advantages * ratio,
-            advantages * torch.clamp(ratio, 1 - config.clip_param, 1 + config.clip_param),
-        )
-        values = fwd_out.get(Columns.VF_PREDS)
-        if values is None:
-            values = module.compute_values(batch)
-        vf_unclipped = (values - batch[Columns.VALUE_TARGETS]) ** 2
-        if not config.use_critic:
-            vf_unclipped = torch.zeros_like(vf_unclipped)
-        vf = torch.clamp(vf_unclipped, 0, config.vf_clip_param)
-        entropy = pi.entropy()
+        module = self.module[module_id]
         entropy_coeff = self.entropy_coeff_schedulers_per_module[module_id].get_current_value()
-        per_row = -surrogate + config.vf_loss_coeff * vf - entropy_coeff * entropy
-        kl = torch.zeros_like(per_row)
-        if config.use_kl_loss:
-            old = module.get_exploration_action_dist_cls().from_logits(
-                batch[Columns.ACTION_DIST_INPUTS]
-            )
-            kl = old.kl(pi)
-            per_row = per_row + self.curr_kl_coeffs_per_module[module_id] * kl
+        kl_coeff = self.curr_kl_coeffs_per_module[module_id] if config.use_kl_loss else 0.0
+        row_terms = ppo_row_terms if log else self._row_terms
+        terms = row_terms(
+            module,
+            batch,
+            config,
+            torch.as_tensor(entropy_coeff, dtype=torch.float32),
+            torch.as_tensor(kl_coeff, dtype=torch.float32).detach(),
+        )
+        per_row, values = terms.pop(LOSS), terms.pop(Columns.VF_PREDS)
         mask = batch.get(Columns.LOSS_MASK)
         keep = None if mask is None else mask.bool()
         total = per_row.mean() if keep is None else per_row[keep].sum() / keep.sum()
         shares = None
         if config.pcgrad or config.task_loss_weights:
-            weights = task_weights(module.cfg.tasks, config.task_loss_weights)
+            weights = task_weights(module.unwrapped().cfg.tasks, config.task_loss_weights)
             shares = row_shares(per_row, task_rows(batch), weights)
             total = sum(shares.values())
         if log:
-            terms = {POLICY_LOSS_KEY: -surrogate, VF_LOSS_KEY: vf,
-                     LEARNER_RESULTS_VF_LOSS_UNCLIPPED_KEY: vf_unclipped,
-                     ENTROPY_KEY: entropy, LEARNER_RESULTS_KL_KEY: kl}  # fmt: skip
-            self._log_fast_terms(module_id, module, batch, terms, values, keep)
+            self._log_fast_terms(module_id, module.unwrapped(), batch, terms, values, keep)
             if config.use_kl_loss and not shares:  # the adaptive coefficient reads it
+                kl = terms[LEARNER_RESULTS_KL_KEY]
                 mean_kl = kl.mean() if keep is None else kl[keep].sum() / keep.sum()
                 self.metrics.log_value((module_id, RLLIB_KL), mean_kl.detach(), window=1)
         if config.pcgrad and shares:
-            return pcgrad_loss(total, list(shares.values()), shared_parameters(module))
+            return pcgrad_loss(total, list(shares.values()), shared_parameters(module.unwrapped()))
         return total
 
     def _log_fast_terms(self, module_id, module, batch, terms, values, keep) -> None:
