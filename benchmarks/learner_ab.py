@@ -4,9 +4,10 @@
 
 The machine is shared, so variants are never timed in separate runs: one learner is
 built (`learner_step.py`'s), and each round times every variant on one short update
-(PPO: one epoch, 32 minibatch steps of 384 rows; A2C: 20 cycle updates), in
-alternating order. Printed per variant: the median ms per step over the rounds and
-the median (and interquartile range) of the per-round ratio baseline / variant.
+(PPO: one epoch, 32 minibatch steps of 384 rows; A2C: 20 cycle updates; `compile`:
+see below), in alternating order. Printed per variant: the median ms per step over
+the rounds and the median (and interquartile range) of the per-round ratio
+baseline / variant.
 
 - `routing`: `TaskLinear.forward` for mixed-task batches. `current` (every task's
   output in one matmul, each row's task gathered), `segment` (per task one
@@ -17,7 +18,8 @@ the median (and interquartile range) of the per-round ratio baseline / variant.
 
 - `compile` (PPO only): the fast path's learner eager and with
   `torch_compile_learner` (each minibatch's forward and loss one compiled graph),
-  two learners of the same weights; the compile itself happens in the warm-up.
+  two learners of the same weights, each round one whole update of the tuned
+  example (10 epochs, 320 steps); the compile itself happens in the warm-up.
 
 A third comparison, `gradient_step` calling the fused Adam's kernels directly, was
 measured at commit 4ee4578 and not kept (benchmarks/learner_ab.md).
@@ -92,13 +94,15 @@ def _variant(forward: Callable = CURRENT_FORWARD) -> Callable[[], Update | None]
 
 
 def _learner(compiled: bool) -> Callable[[], Update | None]:
-    """A variant with a learner of its own: PPO's one-epoch update, eager or compiled."""
+    """A variant with a learner of its own: PPO's whole update (10 epochs, 320 steps),
+    eager or compiled. (The last minibatch, which logs, runs eagerly in both: within
+    one epoch's 32 steps its cost would hide a third of the difference.)"""
     built: list[Update] = []
 
     def apply() -> Update:
         if not built:
             torch.manual_seed(0)  # both learners start from the same weights
-            built.append(learner_step.ppo_learner(num_epochs=1, compiled=compiled))
+            built.append(learner_step.ppo_learner(compiled=compiled))
         return built[0]
 
     return apply
