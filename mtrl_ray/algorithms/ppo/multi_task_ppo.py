@@ -44,9 +44,9 @@ from mtrl_ray.connectors.fragment_gae import FragmentGAE
 from mtrl_ray.modules.multi_task_actor_critic import module_spec
 
 
-def cxx_candidates() -> tuple[str, ...]:
-    """The C++ compilers torch's inductor backend tries on Linux ($CXX, else g++)."""
-    return (os.environ.get("CXX", "g++"),)
+def cxx_compiler() -> str:
+    """The C++ compiler torch's inductor backend calls on Linux: $CXX, else g++."""
+    return os.environ.get("CXX", "g++")
 
 
 class MultiTaskPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, PPOConfig):
@@ -174,10 +174,10 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, PPOConfig):
     def _validate_torch_compile(self) -> None:
         """What `torch_compile_learner` compiles here, and a compiler to do it.
 
-        The fast path compiles each minibatch's forward and loss ("forward_train");
-        RLlib's path compiles its complete update. RLlib 2.60's "forward_train"
-        compiles no module of a MultiRLModule (`TorchLearner.build` tests the
-        container, not the module), so there it would do nothing.
+        The fast path compiles each minibatch's forward and loss ("forward_train").
+        On RLlib's path, RLlib 2.60's "forward_train" compiles no module of a
+        MultiRLModule (`TorchLearner.build` tests the container, not the module), so
+        it would do nothing; "complete_update" there is RLlib's own (not tested here).
         """
         what = TorchCompileWhatToCompile(self.torch_compile_learner_what_to_compile)
         if self.fast_path and what != TorchCompileWhatToCompile.FORWARD_TRAIN:
@@ -189,8 +189,7 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, PPOConfig):
         if not self.fast_path and what == TorchCompileWhatToCompile.FORWARD_TRAIN:
             self._value_error(
                 "torch_compile_learner with fast_path=False compiles nothing: RLlib's "
-                "'forward_train' skips a MultiRLModule's modules; use fast_path=True "
-                "or torch_compile_learner_what_to_compile='complete_update'"
+                "'forward_train' skips a MultiRLModule's modules; use fast_path=True"
             )
         if self.fast_path and self.pcgrad:
             self._value_error(
@@ -198,10 +197,10 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, PPOConfig):
                 "retain the graph, which a compiled backward does not allow; unset one"
             )
         backend = self.torch_compile_learner_dynamo_backend
-        if backend == "inductor" and not any(map(shutil.which, cxx_candidates())):
+        if backend == "inductor" and shutil.which(cxx_compiler()) is None:
             self._value_error(
                 "torch_compile_learner: the inductor backend needs a C++ compiler "
-                f"({' or '.join(cxx_candidates())}) and none is on PATH"
+                f"({cxx_compiler()}) and none is on PATH"
             )
 
     @override(PPOConfig)
