@@ -189,7 +189,8 @@ class MultiTaskPPOConfig(BatchPerTaskConfig, LeanSamplingConfig, PPOConfig):
         if not self.fast_path and what == TorchCompileWhatToCompile.FORWARD_TRAIN:
             self._value_error(
                 "torch_compile_learner with fast_path=False compiles nothing: RLlib's "
-                "'forward_train' skips a MultiRLModule's modules; use fast_path=True"
+                "'forward_train' skips a MultiRLModule's modules; set fast_path=True or "
+                "torch_compile_learner=False"
             )
         if self.fast_path and self.pcgrad:
             self._value_error(
