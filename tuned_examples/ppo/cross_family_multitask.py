@@ -31,8 +31,9 @@ config = (
     MultiTaskPPOConfig()
     .multi_task(TASKS, runners_per_task=1)
     .env_runners(num_envs_per_env_runner=4)
-    # Each minibatch's forward and loss one compiled graph: ~1.1x the steps/s
-    # (benchmarks/throughput.md, (e)/(e0)); needs g++ where the learner runs.
+    # Each minibatch's forward and loss one compiled graph: 1.24x the HalfCheetah
+    # example's env steps/s (benchmarks/throughput_compile.md, (e)/(e0)); needs
+    # g++ where the learner runs.
     .framework(torch_compile_learner=True)
     .training(
         train_batch_size_per_task=2048,
