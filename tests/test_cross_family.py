@@ -196,7 +196,11 @@ def test_runner_actor_matches_the_module_and_sends_zero_padded_actions():
     batch = _batch(seed=2)
     out = module.forward_inference(batch)[Columns.ACTION_DIST_INPUTS].detach().numpy()
     space = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
-    sampler = SampleDiagGaussian(input_action_space=space, normalize_actions=False)
+    samplers = []
+    for _ in range(2):  # twins: the same generator state
+        np.random.seed(0)
+        samplers.append(SampleDiagGaussian(input_action_space=space, normalize_actions=False))
+    sampler, twin = samplers
     for t, (_, act) in OWN.items():
         rows = (batch[TASK_ID] == t).numpy()
         params = module.numpy_policy(t)(batch[Columns.OBS][rows].numpy())
@@ -207,6 +211,15 @@ def test_runner_actor_matches_the_module_and_sends_zero_padded_actions():
         dist = MaskedDiagGaussian.from_logits(torch.from_numpy(params))
         logp = dist.logp(torch.from_numpy(to_env[Columns.ACTIONS])).numpy()
         np.testing.assert_allclose(to_env[Columns.ACTION_LOGP], logp, rtol=1e-5, atol=1e-5)
+
+        # The runners' loop (`FragmentSampler`): the mean alone per step, the task's
+        # log-std row and mask broadcast, the inputs built afterwards: the same.
+        head = module.numpy_head(t)
+        mean = head.mean(batch[Columns.OBS][rows].numpy())
+        np.testing.assert_array_equal(head.dist_inputs(mean), params)
+        actions, _, head_logp = twin.draw(mean, head.log_std, head.mask > 0.5, explore=True)
+        np.testing.assert_allclose(actions, to_env[Columns.ACTIONS], atol=1e-6)
+        np.testing.assert_allclose(head_logp, to_env[Columns.ACTION_LOGP], atol=1e-5)
 
 
 def test_normalizer_leaves_padded_dims_at_zero():

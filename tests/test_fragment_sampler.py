@@ -23,7 +23,7 @@ from ray.tune.registry import register_env
 
 from mtrl_ray import metrics
 from mtrl_ray.algorithms.a2c import A2CConfig
-from mtrl_ray.connectors.fragment_batch import COLUMNS, Fragment
+from mtrl_ray.connectors.fragment_batch import COLUMNS, POLICY_COLUMNS, Fragment
 from mtrl_ray.envs.point_mass import PointMassEnv
 from mtrl_ray.runners import PinnedEnvRunner
 from mtrl_ray.runners.info_free_step import InfoFreeStep
@@ -75,7 +75,7 @@ def on_rllibs_env(runner: PinnedEnvRunner) -> PinnedEnvRunner:
 def test_same_fragments_and_metrics_as_rllibs_loop(task, num_envs, calls, training):
     rllib = on_rllibs_env(runner(task, num_envs, **training))
     lean = runner(task, num_envs, **training)
-    lean.module.numpy_policy = None  # act through torch, as RLlib's loop does
+    lean.module.numpy_head = None  # act through torch, as RLlib's loop does
     ends = {"terminated": 0, "truncated": 0}
     for _ in range(calls):
         episodes = rllib._counted_sample(num_timesteps=5 * num_envs)
@@ -138,11 +138,11 @@ def test_info_free_step_steps_as_gymnasiums_vector_env():
 def test_numpy_actor_samples_what_the_torch_module_samples():
     """The default (numpy) actor and the torch module give the same fragments, up to rounding."""
     with_torch, with_numpy = runner(FALLING, 4), runner(FALLING, 4)
-    with_torch.module.numpy_policy = None
-    for _ in range(3):
-        (want,) = with_torch.sample_fragment(num_timesteps=20, compact=True)
-        (got,) = with_numpy.sample_fragment(num_timesteps=20, compact=True)
-        for key in COLUMNS:
+    with_torch.module.numpy_head = None
+    for _ in range(3):  # with PPO's policy outputs (built once per call on the numpy path)
+        (want,) = with_torch.sample_fragment(num_timesteps=20, compact=True, policy_outputs=True)
+        (got,) = with_numpy.sample_fragment(num_timesteps=20, compact=True, policy_outputs=True)
+        for key in COLUMNS + POLICY_COLUMNS:
             np.testing.assert_allclose(got.columns[key], want.columns[key], atol=1e-5, err_msg=key)
 
 
@@ -188,14 +188,13 @@ def test_ppo_batches_equal_rllibs_path(task, num_envs, calls, steps, training):
     from ray.rllib.core.learner.training_data import TrainingData
 
     from mtrl_ray import _rllib_compat as compat
-    from mtrl_ray.connectors.fragment_batch import POLICY_COLUMNS
     from mtrl_ray.connectors.fragment_gae import LOSS_COLUMNS
 
     rllib, rllib_learner = _ppo_runner_and_learner(task, num_envs, False, None, **training)
     on_rllibs_env(rllib)
     start = rllib_learner.module[DEFAULT_MODULE_ID].state_dict()
     lean, fast_learner = _ppo_runner_and_learner(task, num_envs, True, start, **training)
-    lean.module.numpy_policy = None  # act through torch, as RLlib's loop does
+    lean.module.numpy_head = None  # act through torch, as RLlib's loop does
     ends = {"terminated": 0, "truncated": 0}
     for _ in range(calls):
         episodes = rllib.sample(num_timesteps=steps)  # PPO's path (rewards scaled if asked)

@@ -227,7 +227,9 @@ def cluster(python):
         # Ray's SSH connection masters would linger 10 s more (ControlPersist): close
         # them now; what is left to wait for is Ray's own processes.
         _kill_ssh_masters()
-        deadline = time.monotonic() + 20
+        # Ray's processes exit on their own after `ray down`: in seconds on an idle
+        # machine, in over 20 s on a loaded one (seen); the wait ends when they have.
+        deadline = time.monotonic() + 60
         while (leftover := list(_cluster_processes())) and time.monotonic() < deadline:
             time.sleep(1)
         _kill(leftover)  # only if `ray down` failed: never leave processes behind

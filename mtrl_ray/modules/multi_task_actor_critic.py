@@ -37,7 +37,7 @@ from torch import nn
 
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.legacy_keys import current_names
-from mtrl_ray.modules.actor import Actor
+from mtrl_ray.modules.actor import Actor, NumpyGaussianHead
 from mtrl_ray.modules.masked_gaussian import MaskedDiagGaussian
 from mtrl_ray.modules.model_config import MultiTaskModelConfig
 from mtrl_ray.modules.observation_normalizer import TaskObservationNormalizer
@@ -166,8 +166,19 @@ class MultiTaskActorCritic(TorchRLModule, ValueFunctionAPI, InferenceOnlyAPI):
             obs (B, obs_dim) -> (B, 2 * act_dim) Gaussian mean and log-std, float32
             (across body families (B, 3 * act_dim), as `policy_parameters`).
         """
-        normalizer = self.obs_normalizer if self.cfg.normalize_observations else None
-        return self.actor.numpy(task_id, normalizer)
+        return self.actor.numpy(task_id, self._numpy_normalizer)
+
+    def numpy_head(self, task_id: int) -> NumpyGaussianHead:
+        """`numpy_policy` in parts (`Actor.numpy_head`): what the runners' loop acts with.
+
+        Args:
+            task_id: The head to act with.
+        """
+        return self.actor.numpy_head(task_id, self._numpy_normalizer)
+
+    @property
+    def _numpy_normalizer(self) -> TaskObservationNormalizer | None:
+        return self.obs_normalizer if self.cfg.normalize_observations else None
 
     # -- RLModule API ---------------------------------------------------------------
 

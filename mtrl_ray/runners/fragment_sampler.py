@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from mtrl_ray import _rllib_compat as compat
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors.fragment_batch import Fragment
 from mtrl_ray.connectors.lean_gaussian import SampleDiagGaussian
+from mtrl_ray.modules.masked_gaussian import split_gaussian_inputs
 
 _NO_CHUNK = np.iinfo(np.int64).max  # an env between an episode's end and its reset
 
@@ -52,17 +53,32 @@ class FinishedEpisode:
     seconds: float
 
 
-@dataclass
-class _Step:
-    """One vector-env step: (N, ...) arrays (a chunk never includes an autoreset step)."""
+class _Steps:
+    """Per-column lists of (N, ...) arrays, one per vector-env step (a chunk never
+    includes an autoreset step); `dist` holds what `_Acting.dist_inputs` turns
+    into the steps' distribution inputs."""
 
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    terminated: np.ndarray
-    next_obs: np.ndarray
-    logp: np.ndarray | None = None
-    dist_inputs: np.ndarray | None = None
+    def __init__(self) -> None:
+        self.obs: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.rewards: list[np.ndarray] = []
+        self.terminated: list[np.ndarray] = []
+        self.logp: list[np.ndarray] = []
+        self.dist: list[np.ndarray] = []
+
+
+class _Acting(NamedTuple):
+    """How a `sample` call acts (`FragmentSampler._acting`).
+
+    Attributes:
+        act: obs -> (record, mean, log_std, mask) of the Gaussian for the task;
+            `record` is what `dist_inputs` turns back into the step's
+            distribution inputs.
+        dist_inputs: Stacked records -> their distribution inputs.
+    """
+
+    act: Callable[[np.ndarray], tuple]
+    dist_inputs: Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -100,7 +116,7 @@ class FragmentSampler:
         """Steps all envs until at least `num_timesteps` timesteps are sampled.
 
         Args:
-            module: Acts: its `numpy_policy` if it has one (the multi-task module),
+            module: Acts: its `numpy_head` if it has one (the multi-task module),
                 else its `forward_exploration` (a teacher).
             num_timesteps: Timesteps to sample (over all envs).
             explore: Sample actions (True) or take the Gaussian's mean.
@@ -115,81 +131,98 @@ class FragmentSampler:
         if self._obs is None:
             self._reset()
         num_envs = len(self._episode_ids)
-        act = self._policy(module, num_envs)
-        steps: list[_Step] = []
+        acting = self._acting(module, num_envs)
+        draw = self.sample_actions.draw
+        steps = _Steps()
         finished: list[FinishedEpisode] = []
         chunks: list[tuple[int, int, int, int, bool]] = []  # env, episode, first, last, ended
         first = np.zeros(num_envs, dtype=np.int64)  # step where each env's chunk starts
-        ts = 0
+        ts = k = 0
+        obs = self._obs
+        assert obs is not None  # set by `_reset` (for type checkers)
+        resetting = self._resetting
         while ts < num_timesteps:
-            k = len(steps)
             # An env whose episode ended last step is reset by this step (not a
             # timestep); its next chunk starts with the following step.
-            first[self._resetting] = k + 1
-            obs = self._obs
-            assert obs is not None  # set by `_reset` (for type checkers)
-            to_env = self.sample_actions(
-                rl_module=module, batch=act(obs), episodes=None, explore=explore
-            )
-            next_obs, rewards, terminated, truncated, _ = self.env.step(
-                to_env[Columns.ACTIONS_FOR_ENV]
-            )
-            valid = ~self._resetting
-            done = valid & (terminated | truncated)
-            record = _Step(obs, to_env[Columns.ACTIONS], rewards, terminated, next_obs)
+            first[resetting] = k + 1
+            record, mean, log_std, mask = acting.act(obs)
+            actions, for_env, logp = draw(mean, log_std, mask, explore=explore)
+            next_obs, rewards, terminated, truncated, _ = self.env.step(for_env)
+            steps.obs.append(obs)
+            steps.actions.append(actions)
+            steps.rewards.append(rewards)
+            steps.terminated.append(terminated)
             if policy_outputs:
-                record.logp = to_env[Columns.ACTION_LOGP]
-                record.dist_inputs = to_env[Columns.ACTION_DIST_INPUTS]
-            steps.append(record)
+                steps.logp.append(logp)
+                steps.dist.append(record)
+            valid = ~resetting
             ts += int(valid.sum())
             self._returns += np.where(valid, rewards, 0.0)
             self._lengths += valid
-            for i in np.flatnonzero(done):
-                chunks.append((int(i), int(self._episode_ids[i]), int(first[i]), k, True))
-                first[i] = _NO_CHUNK
-                finished.append(
-                    FinishedEpisode(
-                        int(self._lengths[i]),
-                        float(self._returns[i]),
-                        time.perf_counter() - self._starts[i],
+            done = valid & (terminated | truncated)
+            if done.any():
+                for i in np.flatnonzero(done):
+                    chunks.append((int(i), int(self._episode_ids[i]), int(first[i]), k, True))
+                    first[i] = _NO_CHUNK
+                    finished.append(
+                        FinishedEpisode(
+                            int(self._lengths[i]),
+                            float(self._returns[i]),
+                            time.perf_counter() - self._starts[i],
+                        )
                     )
-                )
-                self._new_episode(int(i))
-            self._resetting = done
-            self._obs = next_obs
+                    self._new_episode(int(i))
+            resetting = done
+            obs = next_obs
+            k += 1
+        self._obs, self._resetting = obs, resetting
         chunks += [
-            (i, int(self._episode_ids[i]), int(first[i]), len(steps) - 1, False)
+            (i, int(self._episode_ids[i]), int(first[i]), k - 1, False)
             for i in range(num_envs)
-            if first[i] < len(steps)
+            if first[i] < k
         ]
-        return self._fragment(chunks, steps, reward_scaler), ts, finished
+        return self._fragment(chunks, steps, obs, acting, reward_scaler), ts, finished
 
-    def _policy(self, module: torch.nn.Module, num_envs: int) -> Callable[[np.ndarray], dict]:
-        """obs -> the module's action-distribution inputs (and task ids) for this task.
+    def _acting(self, module: torch.nn.Module, num_envs: int) -> _Acting:
+        """How this call acts: the module's numpy actor, or its torch forward.
 
         Our multi-task module acts through its numpy copy of the actor
-        (`numpy_policy`: a fifth of torch's per-step cost at this size); any other
-        module (a teacher, a module without it) through `forward_exploration`.
+        (`numpy_head`: a fifth of torch's per-step cost at this size), computing
+        only the mean at each step: the task's log-std row and mask are the same
+        for every row, and its distribution inputs are built once per call. Any
+        other module (a teacher, a module without it) acts through
+        `forward_exploration`.
         """
-        task_ids = np.full(num_envs, self.task_id, dtype=np.int64)
-        numpy_policy = getattr(module, "numpy_policy", None)
-        if numpy_policy is not None:
-            policy = numpy_policy(self.task_id)
-            return lambda obs: {Columns.ACTION_DIST_INPUTS: policy(obs), TASK_ID: task_ids}
+        act_dim = self.sample_actions.action_dim
+        numpy_head = getattr(module, "numpy_head", None)
+        if numpy_head is not None:
+            head = numpy_head(self.task_id)
+            log_std = head.log_std.copy()  # this call's: the weights change between calls
+            mask = None if head.mask is None else head.mask > 0.5
+
+            def act_numpy(obs: np.ndarray) -> tuple:
+                mean = head.mean(obs)
+                return mean, mean, log_std, mask
+
+            return _Acting(act_numpy, head.dist_inputs)
         # `forward_exploration` re-enters eval mode at every call (a walk over all
         # submodules); a runner's module never trains: eval once, call what it wraps.
         if getattr(module, "training", False):
             module.eval()
         forward = compat.exploration_forward(module)
-        torch_ids = torch.from_numpy(task_ids)
+        task_ids = torch.full((num_envs,), self.task_id, dtype=torch.long)
 
-        def act(obs: np.ndarray) -> dict:
+        def act_torch(obs: np.ndarray) -> tuple:
             with torch.no_grad():
-                return forward({Columns.OBS: torch.from_numpy(obs), TASK_ID: torch_ids})
+                out = forward({Columns.OBS: torch.from_numpy(obs), TASK_ID: task_ids})
+            dist_inputs = out[Columns.ACTION_DIST_INPUTS].numpy()
+            return dist_inputs, *split_gaussian_inputs(dist_inputs, act_dim)
 
-        return act
+        return _Acting(act_torch, lambda dist_inputs: dist_inputs)
 
-    def _fragment(self, chunks, steps, reward_scaler) -> Fragment:
+    def _fragment(
+        self, chunks, steps: _Steps, last_obs: np.ndarray, acting: _Acting, reward_scaler
+    ) -> Fragment:
         """The chunks' rows, gathered from the steps' (N, ...) arrays in one go.
 
         Chunk c (env i_c, steps first_c..last_c) gives its timesteps, the last one
@@ -207,9 +240,9 @@ class FragmentSampler:
         last = np.repeat(lasts, rows_per_chunk)
         bootstrap = k > last
         step = np.minimum(k, last)  # a bootstrap row repeats its chunk's last step
-        obs = np.stack([s.obs for s in steps] + [steps[-1].next_obs])
-        actions = np.stack([s.actions for s in steps])
-        rewards = np.stack([s.rewards for s in steps])[step, env]
+        obs = np.stack([*steps.obs, last_obs])
+        actions = np.stack(steps.actions)
+        rewards = np.stack(steps.rewards)[step, env]
         rewards[bootstrap] = 0.0
         if reward_scaler is not None:  # chunk by chunk, in order: it tracks each episode
             stops = np.cumsum(rows_per_chunk) - 1  # each chunk's bootstrap row
@@ -219,7 +252,7 @@ class FragmentSampler:
                 rows = slice(stop - n, stop)
                 rewards[rows] = reward_scaler((i, episode), rewards[rows], episode_ended)
         ended = np.array([c[4] for c in chunks])
-        terminated_chunks = np.stack([s.terminated for s in steps])[lasts, envs] & ended
+        terminated_chunks = np.stack(steps.terminated)[lasts, envs] & ended
         terminated = np.repeat(terminated_chunks, rows_per_chunk)
         columns = {
             Columns.OBS: obs[k, env],
@@ -230,10 +263,10 @@ class FragmentSampler:
             Columns.LOSS_MASK: ~bootstrap,
             TASK_ID: np.full(len(k), self.task_id, dtype=np.int64),
         }
-        if steps[0].logp is not None:  # the bootstrap row repeats the last step's
-            columns[Columns.ACTION_LOGP] = np.stack([s.logp for s in steps])[step, env]
-            dist_inputs = np.stack([s.dist_inputs for s in steps])
-            columns[Columns.ACTION_DIST_INPUTS] = dist_inputs[step, env]
+        if steps.logp:  # the bootstrap row repeats the last step's
+            columns[Columns.ACTION_LOGP] = np.stack(steps.logp)[step, env]
+            dist_inputs = acting.dist_inputs(np.stack(steps.dist)[step, env])
+            columns[Columns.ACTION_DIST_INPUTS] = dist_inputs
         return Fragment(columns)
 
     def _reset(self) -> None:
