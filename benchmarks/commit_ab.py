@@ -1,15 +1,18 @@
-"""Two commits' throughput side by side: alternating runs of benchmarks/throughput.py.
+"""Two commits side by side: alternating runs of a benchmark script, one process each.
 
-    python benchmarks/commit_ab.py BASE [NEW] [--rows e,g] [--runs 3] [--seconds 20] [--out FILE]
+    python benchmarks/commit_ab.py BASE [NEW] [--script throughput] [--rows e,g] [--runs 3]
+        [--seconds 20] [--out FILE]
 
 For a change smaller than the machine's drift between runs (these machines are
-shared): each commit is checked out in a temporary git worktree, and
-`throughput.py --repeats 1` runs as a fresh process in each, alternating BASE, NEW,
-BASE, NEW, ... `runs` times. The worktree's directory comes first on PYTHONPATH,
-so the driver and its Ray workers import that commit's `mtrl_ray`. Reported: each
-run's rows and ratios (such as (e)/(g), which compares within one process), then
-per ratio the median over runs of each commit and the median of NEW/BASE over the
-pairs (run i of BASE and run i of NEW ran one after the other).
+shared): each commit is checked out in a temporary git worktree, and the script
+(this checkout's `benchmarks/<script>.py`: `throughput` with `--repeats 1`, or
+`sampler_overhead`) runs as a fresh process for each, alternating BASE, NEW, BASE,
+NEW, ... `runs` times, with the worktree first on PYTHONPATH and as the working
+directory, so that the driver and its Ray workers import that commit's `mtrl_ray`.
+Reported: each run's rows and ratios (such as (e)/(g), which compares within one
+process), then per row and per ratio the median over runs of each commit and the
+median of NEW/BASE over the pairs (run i of BASE and run i of NEW ran one after the
+other).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RATIO = re.compile(r"^- \((\w+'?)\)/\((\w+'?)\) = ([0-9.]+)")
+SCRIPTS = ("throughput", "sampler_overhead")
 ROW = re.compile(r"^\| \((\w+'?)\) [^|]*\| ([0-9.]+) \|")
 
 
@@ -36,11 +40,12 @@ def git(*args: str) -> str:
     ).stdout.strip()
 
 
-def run_once(tree: Path, rows: str, seconds: float) -> tuple[dict, dict]:
-    """One `throughput.py --repeats 1` in `tree`: ({row: rate}, {"(x)/(y)": ratio})."""
+def run_once(tree: Path, script: str, rows: str, seconds: float) -> tuple[dict, dict]:
+    """One run of `script` on `tree`'s package: ({row: value}, {"(x)/(y)": ratio})."""
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "benchmarks/throughput.py", "--repeats", "1"]
-    command += ["--seconds", f"{seconds:g}", "--rows", rows]
+    command = [sys.executable, str(ROOT / "benchmarks" / f"{script}.py")]
+    if script == "throughput":
+        command += ["--repeats", "1", "--seconds", f"{seconds:g}", "--rows", rows]
     out = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=True)
     rates, ratios = {}, {}
     for line in out.stdout.splitlines():
@@ -55,7 +60,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", help="the commit to compare against")
     parser.add_argument("new", nargs="?", default="HEAD", help="the changed commit (HEAD)")
-    parser.add_argument("--rows", default="e,g", help="throughput.py rows")
+    parser.add_argument("--script", default="throughput", choices=SCRIPTS)
+    parser.add_argument("--rows", default="e,g", help="the rows to report (throughput's to run)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each commit")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--out", type=Path)
@@ -73,7 +79,9 @@ def main() -> None:
         try:
             for _ in range(args.runs):
                 for side in ("base", "new"):
-                    results[side].append(run_once(trees[side], args.rows, args.seconds))
+                    results[side].append(
+                        run_once(trees[side], args.script, args.rows, args.seconds)
+                    )
         finally:
             for tree in trees.values():
                 git("worktree", "remove", "--force", str(tree))
@@ -82,9 +90,10 @@ def main() -> None:
     from throughput import machine  # noqa: PLC0415 (its imports are heavy: only now)
 
     command = f"python benchmarks/commit_ab.py {commits['base']} {commits['new']}"
-    command += f" --rows {args.rows} --runs {args.runs} --seconds {args.seconds:g}"
+    command += f" --script {args.script} --rows {args.rows} --runs {args.runs}"
+    command += f" --seconds {args.seconds:g}" if args.script == "throughput" else ""
     lines = [
-        f"# {commits['new']} against {commits['base']}: throughput.py, alternating runs",
+        f"# {commits['new']} against {commits['base']}: {args.script}.py, alternating runs",
         "",
         f"- command: `{command}`",
         f"- machine: {machine()}; 1-minute load average at start: {load:.2f}",
@@ -100,6 +109,16 @@ def main() -> None:
             text = ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
             lines.append(f"| {i + 1} | {side} {commits[side]} | {cells} | {text} |")
     lines.append("")
+    for row in args.rows.split(","):
+        base = [rates.get(row, float("nan")) for rates, _ in results["base"]]
+        new = [rates.get(row, float("nan")) for rates, _ in results["new"]]
+        gains = [n / b for n, b in zip(new, base, strict=True)]
+        lines.append(
+            f"- ({row}): base median {statistics.median(base):.1f}, new median "
+            f"{statistics.median(new):.1f}; new/base per pair "
+            + ", ".join(f"{g:.2f}" for g in gains)
+            + f" (median {statistics.median(gains):.2f})"
+        )
     for key in results["base"][0][1]:
         base = [ratios[key] for _, ratios in results["base"]]
         new = [ratios[key] for _, ratios in results["new"]]
