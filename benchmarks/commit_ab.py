@@ -47,8 +47,13 @@ def run_once(tree: Path, script: str, rows: str, seconds: float) -> tuple[dict, 
     if script == "throughput":
         command += ["--repeats", "1", "--seconds", f"{seconds:g}", "--rows", rows]
     out = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, check=True)
+    return parse(out.stdout)
+
+
+def parse(text: str) -> tuple[dict[str, float], dict[str, float]]:
+    """A script's printed rows and ratios: ({row: value}, {"(x)/(y)": ratio})."""
     rates, ratios = {}, {}
-    for line in out.stdout.splitlines():
+    for line in text.splitlines():
         if m := ROW.match(line):
             rates[m[1]] = float(m[2])
         elif m := RATIO.match(line):
