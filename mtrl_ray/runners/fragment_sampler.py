@@ -1,4 +1,5 @@
-"""A2C's sampling loop on a pinned runner: env steps straight into a `Fragment`.
+"""The fast path's sampling loop on a pinned runner (A2C, PPO, APPO): env steps straight
+into a `Fragment`.
 
 RLlib's `SingleAgentEnvRunner._sample` keeps a `SingleAgentEpisode` per env and,
 for every env at every step, appends to it, runs the connector pipelines and
@@ -7,13 +8,15 @@ chunk, which `Fragment.from_episodes` then flattens back into columns. With
 t_max = 5 that bookkeeping costs more than the 16 MuJoCo steps it records
 (runner CPU per 80-step fragment, in one process: RLlib's loop 2.0x the time of the
 MuJoCo stepping alone, this loop with the module's numpy actor 1.2x).
-`FragmentSampler` samples the same data for A2C's layout (one pinned task, a 1-D Box
-observation, the multi-task Gaussian module and the lean connectors) with a handful
-of numpy operations per step.
+`FragmentSampler` samples the same data for the fast path's layout (one pinned task, a
+1-D Box observation, the multi-task Gaussian module and the lean connectors) with a
+handful of numpy operations per step (with PPO's policy outputs too: the action
+log-probabilities and distribution inputs).
 
-It reproduces RLlib's loop exactly: the envs are seeded as RLlib seeds them, a
-gymnasium autoreset step (the step after an episode ended) is not a timestep,
-sampling stops at the first step boundary with at least `num_timesteps`
+Acting through the torch module, it reproduces RLlib's loop exactly (through the
+module's numpy actor, its default, to within float rounding): the envs are seeded as
+RLlib seeds them, a gymnasium autoreset step (the step after an episode ended) is not
+a timestep, sampling stops at the first step boundary with at least `num_timesteps`
 timesteps, and the chunks come in RLlib's order (episodes that ended in this call,
 in the order they ended, then the ongoing ones by env index). A test samples both
 ways from identically seeded runners and compares the fragments column by column.
