@@ -61,6 +61,17 @@ def parse(text: str) -> tuple[dict[str, float], dict[str, float]]:
     return rates, ratios
 
 
+def summary(label: str, base: list[float], new: list[float], digits: int) -> str:
+    """A report line: each commit's median over runs, and NEW/BASE per pair and its median."""
+    gains = [n / b for n, b in zip(new, base, strict=True)]
+    return (
+        f"- {label}: base median {statistics.median(base):.{digits}f}, new median "
+        f"{statistics.median(new):.{digits}f}; new/base per pair "
+        + ", ".join(f"{g:.2f}" for g in gains)
+        + f" (median {statistics.median(gains):.2f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", help="the commit to compare against")
@@ -117,23 +128,11 @@ def main() -> None:
     for row in args.rows.split(","):
         base = [rates.get(row, float("nan")) for rates, _ in results["base"]]
         new = [rates.get(row, float("nan")) for rates, _ in results["new"]]
-        gains = [n / b for n, b in zip(new, base, strict=True)]
-        lines.append(
-            f"- ({row}): base median {statistics.median(base):.1f}, new median "
-            f"{statistics.median(new):.1f}; new/base per pair "
-            + ", ".join(f"{g:.2f}" for g in gains)
-            + f" (median {statistics.median(gains):.2f})"
-        )
+        lines.append(summary(f"({row})", base, new, digits=1))
     for key in results["base"][0][1]:
         base = [ratios[key] for _, ratios in results["base"]]
         new = [ratios[key] for _, ratios in results["new"]]
-        gains = [n / b for n, b in zip(new, base, strict=True)]
-        lines.append(
-            f"- {key}: base median {statistics.median(base):.2f}, new median "
-            f"{statistics.median(new):.2f}; new/base per pair "
-            + ", ".join(f"{g:.2f}" for g in gains)
-            + f" (median {statistics.median(gains):.2f})"
-        )
+        lines.append(summary(key, base, new, digits=2))
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

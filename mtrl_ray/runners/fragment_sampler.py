@@ -200,12 +200,11 @@ class FragmentSampler:
         numpy_head = getattr(module, "numpy_head", None)
         if numpy_head is not None:
             head = numpy_head(self.task_id)
-            log_std = head.log_std.copy()  # this call's: the weights change between calls
             mask = None if head.mask is None else head.mask > 0.5
 
             def act_numpy(obs: np.ndarray) -> tuple:
                 mean = head.mean(obs)
-                return mean, mean, log_std, mask
+                return mean, mean, head.log_std, mask
 
             return _Acting(act_numpy, head.dist_inputs)
         # `forward_exploration` re-enters eval mode at every call (a walk over all
