@@ -127,6 +127,26 @@ def test_a2c_cycle_top_level_is_the_mean_not_the_last_task():
     assert _peek(learner, "vf_loss") != pytest.approx(last, rel=1e-3)
 
 
+def test_a2c_metrics_of_an_iteration_are_the_mean_over_its_rounds():
+    """The algorithm reduces once per iteration: each term is the mean over its rounds."""
+    config = A2CConfig().multi_task(TASKS).training(multi_task_update="cycle", lr=0.05)
+    learner = config.build_learner(spaces=SPACES)
+    rows = _rows()
+    rounds = []
+    for _ in range(2):  # the weights move between the rounds: their terms differ
+        rounds.append(_a2c_by_hand(learner, rows, 0))  # task 0 steps first in each round
+        _, losses, _ = learner._update({DEFAULT_MODULE_ID: _a2c_batch(rows)})
+        rounds[-1]["total_loss"] = float(losses[DEFAULT_MODULE_ID])
+    results = learner.metrics.reduce()[DEFAULT_MODULE_ID]
+    assert rounds[0]["vf_loss"] != pytest.approx(rounds[1]["vf_loss"], rel=1e-3)
+    for term in ("pg_loss", "vf_loss", "entropy"):
+        expected = (rounds[0][term] + rounds[1][term]) / 2
+        assert float(results[PER_TASK][TASKS[0]][term]) == pytest.approx(expected, rel=1e-4)
+    # The top level's total: the mean over the rounds of the loss each round returned.
+    expected = (rounds[0]["total_loss"] + rounds[1]["total_loss"]) / 2
+    assert float(results["total_loss"]) == pytest.approx(expected, rel=1e-5)
+
+
 def test_distill_logs_kl_and_mse_per_task_and_their_mean(monkeypatch):
     from mtrl_ray.algorithms.distill import DistillConfig
     from mtrl_ray.algorithms.distill.distill_torch_learner import diagonal_gaussian_kl

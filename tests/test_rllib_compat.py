@@ -127,6 +127,9 @@ def test_private_calls_and_reads_exist():
     assert _parameter_names(FaultTolerantActorManager.actors) == ("self",)
     for logger in (JsonLoggerCallback, CSVLoggerCallback):
         assert _parameter_names(logger._restore_from_remote) == ("self", "file_name", "trial")
+    from ray.rllib.core.learner.learner import Learner
+
+    assert "_no_metrics_reduce" in _parameter_names(Learner.update)  # update_learners
 
     config = AlgorithmConfig()
     assert compat.user_model_config(config.rl_module(model_config={"x": 1})) == {"x": 1}

@@ -73,6 +73,10 @@ def test_two_tasks_on_pinned_runners(ray_local, lean):
         steps = [per_task[t][metrics.NUM_ENV_STEPS] for t in TWO_TASKS]
         # 4 updates x t_max 5 x 2 envs per task, the same for both tasks.
         assert steps == [40, 40]
+        # The learner reduces its metrics once per iteration: all 4 rounds are counted
+        # (RLlib's connectors count each fragment's bootstrap row too: 4 x 4 more).
+        trained = result["learners"]["__all_modules__"]["num_env_steps_trained_lifetime"]
+        assert trained == (80 if lean else 96)
         after = learner_weights(algo)
         changed = [k for k in before if not torch.equal(before[k], after[k])]
         assert any("actor.heads" in k for k in changed) and any("critic" in k for k in changed)

@@ -12,7 +12,10 @@ task with `log_per_task`:
 - `<module>/<term>`: the mean over the update's tasks of those per-task values (not
   the mean over rows: a task with more rows in the batch weighs no more).
 
-Both use window 1: a result dict shows the last update of the iteration.
+PPO and APPO log them with window 1 (a result shows the update's last minibatch);
+A2C and distillation, whose learners reduce their metrics once per iteration
+(`_rllib_compat.update_learners`), with `metrics.SINCE_LAST_REDUCE`: a result shows the
+mean over the iteration's rounds.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.learner import Learner
 from ray.rllib.core.learner.training_data import TrainingData
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
@@ -38,6 +42,8 @@ from mtrl_ray.modules.observation_normalizer import update_observation_statistic
 PER_TASK = "per_task"
 #: RLlib's PPO/APPO key of the mean KL(old || new) (`LEARNER_RESULTS_KL_KEY`).
 RLLIB_KL = "mean_kl_loss"
+#: RLlib's key of the loss the optimizer saw (`Learner.update` logs it per update).
+TOTAL_LOSS = Learner.TOTAL_LOSS_KEY
 
 
 def select_rows(value: Any, rows: torch.Tensor) -> Any:
@@ -124,6 +130,9 @@ def log_per_task(
     module_id: str,
     task_names: Sequence[str],
     values: Mapping[int, Mapping[str, Any]],
+    *,
+    window: int = 1,
+    total_loss: Any = None,
 ) -> None:
     """Logs each task's terms and, at the top level, their mean over the tasks.
 
@@ -132,15 +141,22 @@ def log_per_task(
         module_id: The module the terms belong to.
         task_names: The module's tasks, by task id.
         values: {task id: {term: value}}, the tasks of this update.
+        window: The metrics' window (1, or `mtrl_ray.metrics.SINCE_LAST_REDUCE`).
+        total_loss: If given, the top level's `total_loss` instead of the tasks'
+            mean: the loss the optimizer saw, which RLlib's `Learner.update` logs
+            under the same key after the update. With a window over several
+            updates, both values then count alike.
     """
     # (log_value per key: RLlib's log_dict costs several times as much.)
     for task, terms in values.items():
         for name, value in terms.items():
-            metrics.log_value((module_id, PER_TASK, task_names[task], name), value, window=1)
+            metrics.log_value((module_id, PER_TASK, task_names[task], name), value, window=window)
     for name in next(iter(values.values()), {}):
         per_task = [terms[name] for terms in values.values()]
         mean = torch.stack(per_task).mean() if torch.is_tensor(per_task[0]) else np.mean(per_task)
-        metrics.log_value((module_id, name), mean, window=1)
+        if name == TOTAL_LOSS and total_loss is not None:
+            mean = total_loss
+        metrics.log_value((module_id, name), mean, window=window)
 
 
 def on_rows(

@@ -17,6 +17,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.utils.annotations import override
 
 from mtrl_ray.columns import TASK_ID
+from mtrl_ray.metrics import SINCE_LAST_REDUCE
 
 #: Teacher's Gaussian mean per row, (B, act_dim).
 TEACHER_MEAN = "teacher_mean"
@@ -54,6 +55,7 @@ class TeacherTargets(ConnectorV2):
             module_batch[TEACHER_MEAN] = torch.tensor(mean)
             module_batch[TEACHER_LOG_STD] = torch.tensor(log_std)
             if metrics is not None:
-                metrics.log_value(TEACHER_QUERY_SECONDS, seconds, window=1)
-                metrics.log_value(TEACHER_QUERY_BATCH_SIZE, len(task_ids), window=1)
+                # Distillation's learner reduces once per iteration: means over its rounds.
+                metrics.log_value(TEACHER_QUERY_SECONDS, seconds, window=SINCE_LAST_REDUCE)
+                metrics.log_value(TEACHER_QUERY_BATCH_SIZE, len(task_ids), window=SINCE_LAST_REDUCE)
         return batch

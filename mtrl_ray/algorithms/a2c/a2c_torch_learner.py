@@ -29,6 +29,7 @@ from mtrl_ray.algorithms.pcgrad import pcgrad_loss, shared_parameters
 from mtrl_ray.checkpoints import read_checkpoint, read_weights
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.connectors import NStepReturns
+from mtrl_ray.metrics import SINCE_LAST_REDUCE
 from mtrl_ray.modules.fine_tuning import (
     encoder_sources,
     head_sources,
@@ -60,8 +61,12 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
     task weights), and at the top level `pg_loss`, `vf_loss`, `entropy`: the mean
     over the update's tasks of the per-task values. The top-level `total_loss` is
     the loss the optimizer saw (`joint`: the one step's; `cycle`: the mean of the
-    tasks' step losses).
+    tasks' step losses). The algorithm reduces the learner's metrics once per
+    iteration, and each of these is the mean over its rounds (`METRICS_WINDOW`).
     """
+
+    #: Window of the metrics logged per update (see `multi_task_learner`).
+    METRICS_WINDOW = SINCE_LAST_REDUCE
 
     @override(TorchLearner)
     def build(self) -> None:
@@ -149,13 +154,19 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
             module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
         )
         module = self.module[module_id].unwrapped()
-        log_per_task(self.metrics, module_id, module.cfg.tasks, losses.terms)
+        loss = losses.total
         if config.pcgrad:
             assert losses.shares is not None  # per_task_losses gives shares with pcgrad
-            return pcgrad_loss(
-                losses.total, list(losses.shares.values()), shared_parameters(module)
-            )
-        return losses.total
+            loss = pcgrad_loss(loss, list(losses.shares.values()), shared_parameters(module))
+        log_per_task(
+            self.metrics,
+            module_id,
+            module.cfg.tasks,
+            losses.terms,
+            window=self.METRICS_WINDOW,
+            total_loss=loss.detach(),
+        )
+        return loss
 
     def per_task_losses(
         self,
@@ -248,10 +259,18 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
                 )
             # Each task's terms, and their mean over the tasks at the top level; the
             # returned loss (logged by RLlib as `total_loss`): the steps' mean.
-            log_per_task(self.metrics, module_id, task_names, terms)
             losses[module_id] = sum(step_losses) / len(step_losses)
-            self.metrics.log_value((module_id, NUM_TASK_UPDATES), len(tasks), window=1)
+            window = self.METRICS_WINDOW
+            log_per_task(
+                self.metrics,
+                module_id,
+                task_names,
+                terms,
+                window=window,
+                total_loss=losses[module_id],
+            )
+            self.metrics.log_value((module_id, NUM_TASK_UPDATES), len(tasks), window=window)
             if norm is not None and config.grad_clip_by == "global_norm":
                 key = (module_id, f"gradients_{DEFAULT_OPTIMIZER}_global_norm")
-                self.metrics.log_value(key, norm, window=1)
+                self.metrics.log_value(key, norm, window=window)
         return fwd_out, losses, {}
