@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest import ACT_SPACE, OBS_SPACE
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.torch import TorchRLModule
 
 from mtrl_ray.columns import TASK_ID
 from mtrl_ray.modules import MultiTaskActorCritic, TaskLinear, TaskObservationNormalizer
@@ -103,6 +104,45 @@ def test_inference_only_module_has_no_critic_and_loads_learner_weights():
         runner_module.forward_inference(b)[Columns.ACTION_DIST_INPUTS],
         learner_module.forward_inference(b)[Columns.ACTION_DIST_INPUTS],
     )
+
+
+def test_set_state_copies_numpy_weights_in_place_and_else_goes_rllibs_way(recwarn):
+    """A full numpy state is copied into the module's own tensors (a runner's numpy actor
+    keeps viewing them); read-only arrays, tensors and partial states load as RLlib's."""
+    learner_module = build()
+    with torch.no_grad():
+        learner_module.obs_normalizer.update(
+            torch.randn(30, 17) + 3.0, torch.zeros(30, dtype=torch.long)
+        )
+        for p in learner_module.parameters():
+            p.normal_(0.0, 0.3)
+    state = learner_module.get_state(inference_only=True)
+    runner_module = build(inference_only=True)
+    before = {k: v for k, v in runner_module.state_dict(keep_vars=True).items()}
+    with pytest.MonkeyPatch.context() as patch:  # not through RLlib's load_state_dict
+        patch.setattr(TorchRLModule, "set_state", lambda *_: pytest.fail("RLlib's path"))
+        runner_module.set_state(state)
+    after = runner_module.state_dict(keep_vars=True)
+    assert all(after[k] is before[k] for k in before)  # the same tensors, new values
+    for name, value in state.items():
+        np.testing.assert_array_equal(after[name].detach().numpy(), value)
+
+    # Read-only arrays (from Ray's object store) and tensors: RLlib's path, same values.
+    for variant in (
+        {k: np.frombuffer(v.tobytes(), v.dtype).reshape(v.shape) for k, v in state.items()},
+        {k: torch.as_tensor(v) for k, v in state.items()},
+    ):
+        other = build(inference_only=True)
+        other.set_state(variant)
+        for name, value in state.items():
+            np.testing.assert_array_equal(other.state_dict()[name].numpy(), value)
+    assert not [w for w in recwarn if "not writable" in str(w.message)]
+
+    # A state missing a tensor is RLlib's to refuse (an inference-only module needs all).
+    partial = dict(state)
+    partial.pop(next(iter(partial)))
+    with pytest.raises(ValueError, match="missing keys"):
+        build(inference_only=True).set_state(partial)
 
 
 def test_normalizer_matches_numpy_per_task_over_several_updates():
