@@ -238,9 +238,10 @@ def update_learners(learner_group: Any, *, reduce: bool, **kwargs: Any) -> Any:
 
     `Learner.update` reduces its `MetricsLogger` at the end of every call; its
     private `_no_metrics_reduce=True` skips that and returns None, so the values stay
-    on the learner until an update with `reduce`. A2C's rounds are 80-sample updates
-    (50 per iteration): reducing some 40 stats per round cost about a tenth of the
-    learner's update time, and the driver's aggregation of each round's results more.
+    on the learner until an update with `reduce`. A2C's rounds are small updates (80
+    samples per task, 50 rounds per iteration): reducing some 40 stats per round cost
+    about a tenth of the learner's update time in one process, besides the driver's
+    aggregation of each round's results.
 
     Returns:
         The learner group's results with `reduce`; None without.

@@ -12,5 +12,5 @@ NUM_ENV_STEPS = "num_env_steps_sampled_lifetime"
 TEACHER_FRAGMENT_FRACTION = "teacher_fragment_fraction"
 #: `window` of a learner metric logged once per update whose result is the mean of
 #: every update since the learner last reduced its metrics (RLlib empties a window at
-#: each reduce, so this only has to exceed the updates between two reduces).
+#: each reduce, so this only has to exceed the values logged between two reduces).
 SINCE_LAST_REDUCE = 1 << 20

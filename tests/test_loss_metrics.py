@@ -127,10 +127,22 @@ def test_a2c_cycle_top_level_is_the_mean_not_the_last_task():
     assert _peek(learner, "vf_loss") != pytest.approx(last, rel=1e-3)
 
 
-def test_a2c_metrics_of_an_iteration_are_the_mean_over_its_rounds():
-    """The algorithm reduces once per iteration: each term is the mean over its rounds."""
+@pytest.mark.parametrize("restored", [False, True], ids=["new", "restored-from-window-1"])
+def test_a2c_metrics_of_an_iteration_are_the_mean_over_its_rounds(restored):
+    """The algorithm reduces once per iteration: each term is the mean over its rounds.
+
+    Also after restoring a learner whose metrics were logged with window 1 (as before
+    the learners reduced once per iteration): their windows do not come back with it.
+    """
     config = A2CConfig().multi_task(TASKS).training(multi_task_update="cycle", lr=0.05)
     learner = config.build_learner(spaces=SPACES)
+    if restored:
+        old = config.build_learner(spaces=SPACES)
+        for term in ("pg_loss", "vf_loss", "entropy", "total_loss"):
+            old.metrics.log_value((DEFAULT_MODULE_ID, PER_TASK, TASKS[0], term), 0.0, window=1)
+            old.metrics.log_value((DEFAULT_MODULE_ID, term), 0.0, window=1)
+        old.metrics.reduce()
+        learner.set_state(old.get_state())
     rows = _rows()
     rounds = []
     for _ in range(2):  # the weights move between the rounds: their terms differ

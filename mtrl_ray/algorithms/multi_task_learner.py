@@ -12,10 +12,11 @@ task with `log_per_task`:
 - `<module>/<term>`: the mean over the update's tasks of those per-task values (not
   the mean over rows: a task with more rows in the batch weighs no more).
 
-PPO and APPO log them with window 1 (a result shows the update's last minibatch);
-A2C and distillation, whose learners reduce their metrics once per iteration
-(`_rllib_compat.update_learners`), with `metrics.SINCE_LAST_REDUCE`: a result shows the
-mean over the iteration's rounds.
+PPO and APPO log them with window 1, as RLlib logs its own loss terms (a PPO result
+shows its update's last minibatch; an APPO result, each update's last minibatch
+averaged over the iteration's updates); A2C and distillation, whose learners reduce
+their metrics once per iteration (`_rllib_compat.update_learners`), with
+`metrics.SINCE_LAST_REDUCE`: a result shows the mean over the iteration's rounds.
 """
 
 from __future__ import annotations

@@ -342,7 +342,8 @@ class A2C(CompleteCheckpoints, FragmentRounds, Algorithm):
             with self.metrics.log_time((TIMERS, ENV_RUNNER_SAMPLING_TIMER)):
                 episodes = self._sample_fragments(weights)
             # The learners keep their metrics over the iteration's rounds and reduce
-            # them once, after the last: per 80-sample round that cost ~10 % of an update.
+            # them once, after the last: per round (80 samples per task) that cost ~10 %
+            # of the learner's update.
             last = round_index == rounds - 1
             with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
                 learner_results = compat.update_learners(

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from ray.rllib.connectors.learner import AddOneTsToEpisodesAndTruncate
+from ray.rllib.core import COMPONENT_METRICS_LOGGER
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import DEFAULT_OPTIMIZER
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
@@ -65,8 +66,20 @@ class A2CTorchLearner(StatisticsAfterUpdate, TorchLearner):
     iteration, and each of these is the mean over its rounds (`METRICS_WINDOW`).
     """
 
-    #: Window of the metrics logged per update (see `multi_task_learner`).
+    #: Window of the metrics logged per update (see `multi_task_learner`). In `joint`
+    #: mode RLlib logs the gradient norm itself, with window 1: the last round's.
     METRICS_WINDOW = SINCE_LAST_REDUCE
+
+    @override(TorchLearner)
+    def set_state(self, state: dict[str, Any]) -> None:
+        """RLlib's, without the state of the learner's metrics logger.
+
+        A checkpoint is taken after the iteration's reduce, so that state holds
+        nothing to keep (a learner's lifetime counts restart at each reduce); and
+        one written before the learner reduced once per iteration would bring
+        back its metrics' window 1 (a result would show the last round's values).
+        """
+        super().set_state({k: v for k, v in state.items() if k != COMPONENT_METRICS_LOGGER})
 
     @override(TorchLearner)
     def build(self) -> None:
